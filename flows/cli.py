@@ -1,0 +1,210 @@
+"""`mlops`: the command line of the platform.
+
+Nothing heavy is imported at module level: each command imports what it
+needs when it runs, so `mlops --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+QUIET_ENV = {
+    "DO_NOT_TRACK": "true",  # MLflow only honours "true"
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # first flow starts a server: 13-15 s
+    "DVC_NO_ANALYTICS": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "BENTOML_DO_NOT_TRACK": "true",
+}
+
+
+def _prepare_env(root: Path) -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(root / ".prefect"))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_training(outcome: Any) -> str:
+    """The summary `mlops train` prints: data, validation, candidates, threshold, decision."""
+    ev, val = outcome.evaluation, outcome.validation
+    ran = [s.stage for s in outcome.stages if s.ran]
+    lines = [
+        f"stages run: {', '.join(ran) or 'none (everything up to date)'}",
+        f"rows ingested: {outcome.ingest['rows']} ({outcome.ingest['source']})",
+        f"validation: {'passed' if val['success'] else 'FAILED'} "
+        f"({val['evaluated']} expectations on {val['rows']} rows)",
+        "candidates (gold holdout, each at its own threshold):",
+        f"  {'model':<10}{'roc_auc':>9}{'pr_auc':>8}{'recall':>8}{'precision':>11}{'threshold':>11}",
+    ]
+    for name, c in ev["candidates"].items():
+        h = c["holdout"]
+        lines.append(
+            f"  {name:<10}{h['roc_auc']:>9.3f}{h['pr_auc']:>8.3f}{h['recall']:>8.3f}"
+            f"{h['precision']:>11.3f}{c['threshold']:>11.4f}"
+        )
+    if ev.get("oracle_roc_auc") is not None:
+        lines.append(f"  best achievable ROC AUC (true probabilities): {ev['oracle_roc_auc']:.3f}")
+    chosen = ev["chosen"]
+    lines.append(f"chosen: {chosen} at threshold {ev['candidates'][chosen]['threshold']:.4f}")
+    gate = ev["gate"]
+    lines.append(f"gate: {'passed' if gate['passed'] else 'failed'}")
+    lines += [
+        f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in gate["checks"]
+    ]
+    d = outcome.decision
+    if d is not None:
+        if d.alias:
+            lines.append(f"registry: version {d.version} has alias '{d.alias}'")
+        else:
+            lines.append("registry: not registered: " + "; ".join(d.reasons))
+    if outcome.run_id:
+        lines.append(f"MLflow run: {outcome.run_id}")
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run the training flow and print its summary."""
+    from flows.training import training_flow
+
+    outcome = training_flow(root=str(args.root), register_model=not args.no_register)
+    print(format_training(outcome))
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """Run a params variation as a DVC experiment and track it."""
+    from flows.experiments import experiment_flow
+
+    name = args.name or "exp-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    result = experiment_flow(root=str(args.root), overrides=args.set, name=name)
+    ev = result.evaluation
+    chosen = ev["candidates"][ev["chosen"]]["holdout"]
+    print(f"experiment {result.name}: commit {result.commit[:10]}, MLflow run {result.run_id}")
+    print(
+        f"  chosen {ev['chosen']}: recall {chosen['recall']:.3f}, precision "
+        f"{chosen['precision']:.3f}, precision@recall {chosen['precision_at_recall']:.3f}, "
+        f"gate {'passed' if ev['gate']['passed'] else 'failed'}"
+    )
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    """List tracked experiments, newest first."""
+    from flows.experiments import list_experiments
+
+    rows = list_experiments(args.root, args.limit)
+    if not rows:
+        print("no experiments yet: try `mlops experiment -S train.lgbm.num_leaves=63`")
+        return 0
+    cols = [
+        "name",
+        "chosen",
+        "holdout_precision_at_recall",
+        "holdout_recall",
+        "holdout_roc_auc",
+        "gate_passed",
+        "run_id",
+    ]
+    print("  ".join(cols))
+    for row in rows:
+        print("  ".join(_fmt(row[c]) for c in cols))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """Check params.yaml and project.yaml, or print their JSON schemas."""
+    from pipelines.config import Params, Project, load
+
+    if args.schema:
+        schemas = {
+            "params.yaml": Params.model_json_schema(by_alias=True),
+            "project.yaml": Project.model_json_schema(),
+        }
+        print(json.dumps(schemas, indent=2))
+        return 0
+    config = load(args.root)
+    from pipelines.schema import build_schema
+
+    schema = build_schema(config)
+    print(f"params.yaml and project.yaml are valid ({config.project.name})")
+    print(
+        f"  target: {schema.target}; features ({len(schema.feature_names)}): "
+        f"{', '.join(schema.feature_names)}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `mlops` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="Train, track and gate the delivery-delay model (DVC + MLflow + Prefect).",
+    )
+    parser.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser(
+        "train", help="run the training flow: DVC stages, tracking, gate, registry"
+    )
+    train.add_argument("--no-register", action="store_true", help="track only; leave the registry")
+    train.set_defaults(func=cmd_train)
+
+    exp = sub.add_parser("experiment", help="try a params variation without touching params.yaml")
+    exp.add_argument(
+        "-S",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a params.yaml value, e.g. -S train.lgbm.num_leaves=63",
+    )
+    exp.add_argument("-n", "--name", help="experiment name (default: exp-<timestamp>)")
+    exp.set_defaults(func=cmd_experiment)
+
+    exps = sub.add_parser("experiments", help="list tracked experiments with their metrics")
+    exps.add_argument("--limit", type=int, default=20)
+    exps.set_defaults(func=cmd_experiments)
+
+    cfg = sub.add_parser("config", help="check params.yaml and project.yaml (or --schema)")
+    cfg.add_argument("--schema", action="store_true", help="print the JSON schema of both files")
+    cfg.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mlops` command."""
+    args = build_parser().parse_args(argv)
+    args.root = args.root.resolve()
+    _prepare_env(args.root)
+    from pipelines.config import ConfigError
+    from pipelines.ingest import DataError
+
+    try:
+        return int(args.func(args))
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from flows.dvc import StageFailed
+
+        if isinstance(exc, StageFailed):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2 if exc.bad_input else 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

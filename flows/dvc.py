@@ -1,0 +1,93 @@
+"""DVC adapter: run stages with `dvc repro` as a subprocess, read what DVC recorded.
+
+DVC's Python `Repo` is internal API (treeverse/dvc#7071); the CLI is the
+stable interface, and a subprocess keeps DVC's import cost out of callers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+BAD_INPUT_EXIT = 2  # pipelines.stages.entry.BAD_INPUT: config or data error, retrying won't help
+_EXITED = re.compile(r"exited with (\d+)")
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What happened to one stage: ran, or was skipped because nothing it depends on changed."""
+
+    stage: str
+    ran: bool
+    output: str
+
+
+class StageFailed(RuntimeError):
+    """A stage's command failed; `bad_input` means the data or config is at fault."""
+
+    def __init__(self, stage: str, exit_code: int | None, output: str) -> None:
+        self.stage, self.exit_code, self.output = stage, exit_code, output
+        lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+        detail = "\n".join(ln for ln in lines if ln.startswith("error:")) or "\n".join(lines[-8:])
+        super().__init__(f"stage {stage!r} failed (exit {exit_code}):\n{detail}")
+
+    @property
+    def bad_input(self) -> bool:
+        """True when the stage rejected its input: retrying will not help."""
+        return self.exit_code == BAD_INPUT_EXIT
+
+
+def dvc_env() -> dict[str, str]:
+    """Environment for DVC: this interpreter's bin first on PATH (stage `python` = our venv)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    return env
+
+
+def dvc(*args: str, root: Path | str = ".") -> subprocess.CompletedProcess[str]:
+    """Run the DVC CLI in `root` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=dvc_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def stage_names(root: Path | str = ".") -> list[str]:
+    """Stages of dvc.yaml in the order they are written (which is their run order)."""
+    stages = yaml.safe_load((Path(root) / "dvc.yaml").read_text())["stages"]
+    return list(stages)
+
+
+def repro(stage: str, root: Path | str = ".", force: bool = False) -> StageRun:
+    """Reproduce one stage (its upstream must be current); DVC skips it if nothing changed."""
+    args = ["repro", "--single-item", stage] + (["--force"] if force else [])
+    done = dvc(*args, root=root)
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        found = _EXITED.search(output)
+        raise StageFailed(stage, int(found.group(1)) if found else done.returncode, output)
+    return StageRun(stage=stage, ran=f"Running stage '{stage}'" in output, output=output)
+
+
+def locked_hashes(root: Path | str = ".") -> dict[str, str]:
+    """Output path -> content hash, as recorded in dvc.lock (empty before the first run)."""
+    lock = Path(root) / "dvc.lock"
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        out["path"]: out.get("md5", "")
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+    }

@@ -1,0 +1,250 @@
+"""MLflow adapter: log a training run's candidates, read and set registry aliases.
+
+mlflow is imported inside each function: it takes seconds to import and the
+CLI must stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines import io
+from pipelines.config import Config, Runtime
+from pipelines.model import DelayModel
+
+FINGERPRINT_TAG = "mlops.fingerprint"
+EXPERIMENT_TAG = "mlops.experiment"
+PIP_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "lightgbm", "pandas", "numpy")]
+
+
+@dataclass(frozen=True)
+class TrackedTraining:
+    """MLflow ids of one training run: the parent, each candidate, the chosen model's URI."""
+
+    parent_run_id: str
+    candidate_run_ids: dict[str, str]
+    chosen_model_uri: str
+    reused: bool
+    """True when these exact results were already tracked (nothing new was logged)."""
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registry version with the tags the release logic reads."""
+
+    version: str
+    tags: dict[str, str]
+
+
+def connect(root: Path, runtime: Runtime) -> str:
+    """Point MLflow at the profile's store and experiment; return the tracking URI."""
+    import mlflow
+
+    uri = runtime.resolved_tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(runtime.experiment_name) is None:
+        location = (root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite") else None
+        mlflow.create_experiment(runtime.experiment_name, artifact_location=location)
+    mlflow.set_experiment(runtime.experiment_name)
+    return uri
+
+
+def fingerprint(root: Path, hashes: dict[str, str]) -> str:
+    """Identity of a training result: the models' and metrics' content hashes."""
+    metrics = (root / "metrics" / "evaluation.json").read_bytes()
+    payload = json.dumps({"models": hashes.get("models", ""), "data": hashes.get("data/split", "")})
+    return hashlib.sha256(payload.encode() + metrics).hexdigest()[:16]
+
+
+def git_commit(root: Path) -> str:
+    """HEAD's commit, with '+dirty' when the work tree has changes; 'none' outside git."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    if head.returncode != 0:
+        return "none"
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def find_tracked(fp: str) -> TrackedTraining | None:
+    """The training run already logged with this fingerprint, if any."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        filter_string=f"tags.`{FINGERPRINT_TAG}` = '{fp}' and tags.`mlops.role` = 'training'",
+        output_format="list",
+    )
+    if not runs:
+        return None
+    parent = runs[0]
+    return TrackedTraining(
+        parent_run_id=parent.info.run_id,
+        candidate_run_ids=json.loads(parent.data.tags.get("mlops.candidates", "{}")),
+        chosen_model_uri=parent.data.tags["mlops.chosen_model_uri"],
+        reused=True,
+    )
+
+
+def _flat(prefix: str, values: dict[str, Any]) -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in values.items() if isinstance(v, int | float)}
+
+
+def _log_candidate(
+    name: str,
+    model: DelayModel,
+    report: dict[str, Any],
+    example: pd.DataFrame,
+    path: Path,
+    tags: dict[str, str],
+) -> tuple[str, str]:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from flows.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
+
+    with mlflow.start_run(
+        run_name=name,
+        nested=True,
+        tags={**tags, "mlops.role": "candidate", "mlops.candidate": name},
+    ) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in model.params.items()})
+        mlflow.log_metrics(
+            {
+                "threshold": report["threshold"],
+                **_flat("valid_", report["valid"]),
+                **_flat("holdout_", report["holdout"]),
+            }
+        )
+        mlflow.log_dict(report, "evaluation.json")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=DelayModelPyfunc(),
+            artifacts={ARTIFACT_KEY: str(path)},
+            signature=infer_signature(example, model.predict_proba(example)),
+            input_example=example,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+        return run.info.run_id, info.model_uri
+
+
+def log_training(
+    root: Path, config: Config, fp: str, tags: dict[str, str], experiment: str | None = None
+) -> TrackedTraining:
+    """Log the evaluate stage's results: a parent run, one nested run per candidate and trial."""
+    import mlflow
+
+    evaluation = io.read_json(root / "metrics" / "evaluation.json")
+    holdout = pd.read_parquet(root / "data" / "split" / "holdout.parquet")
+    tags = {**tags, FINGERPRINT_TAG: fp, **({EXPERIMENT_TAG: experiment} if experiment else {})}
+    with mlflow.start_run(
+        run_name=experiment or "training", tags={**tags, "mlops.role": "training"}
+    ) as parent:
+        mlflow.log_params(
+            {
+                f"{section}.{k}": str(v)[:500]
+                for section in ("train", "evaluate")
+                for k, v in getattr(config.params, section).model_dump().items()
+            }
+        )
+        mlflow.log_dict(evaluation, "evaluation.json")
+        for folder in ("reports/figures", "plots"):
+            if (root / folder).is_dir():
+                mlflow.log_artifacts(str(root / folder), folder.split("/")[-1])
+        chosen = evaluation["chosen"]
+        report = evaluation["candidates"][chosen]
+        mlflow.log_metrics(
+            {
+                "threshold": report["threshold"],
+                **_flat("holdout_", report["holdout"]),
+                "gate_passed": float(evaluation["gate"]["passed"]),
+            }
+        )
+        if evaluation.get("oracle_roc_auc") is not None:
+            mlflow.log_metric("oracle_roc_auc", evaluation["oracle_roc_auc"])
+        runs, uris = {}, {}
+        for name, cand in evaluation["candidates"].items():
+            path = root / "models" / f"{name}.joblib"
+            model = io.read_joblib(path)
+            example = (
+                holdout[model.feature_names]
+                .head(3)
+                .astype({c: str for c in model.encoder.categorical})
+            )
+            runs[name], uris[name] = _log_candidate(name, model, cand, example, path, tags)
+        trials = root / "reports" / "trials.csv"
+        if trials.is_file():
+            for row in pd.read_csv(trials).to_dict("records"):
+                with mlflow.start_run(
+                    run_name=f"trial-{row['trial']}",
+                    nested=True,
+                    tags={**tags, "mlops.role": "trial"},
+                ):
+                    mlflow.log_params({k: v for k, v in row.items() if not k.startswith("valid_")})
+                    mlflow.log_metrics(
+                        {k: float(v) for k, v in row.items() if k.startswith("valid_")}
+                    )
+        mlflow.set_tags(
+            {
+                "mlops.candidates": json.dumps(runs),
+                "mlops.chosen_model_uri": uris[chosen],
+                "mlops.chosen": chosen,
+            }
+        )
+    return TrackedTraining(parent.info.run_id, runs, uris[chosen], reused=False)
+
+
+def alias_version(model_name: str, alias: str) -> RegisteredVersion | None:
+    """The registry version carrying `alias`, or None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = MlflowClient().get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+    return RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
+
+
+def register(model_uri: str, model_name: str, tags: dict[str, str]) -> str:
+    """Create a registry version of `model_uri`; return its number."""
+    import mlflow
+
+    return str(mlflow.register_model(model_uri, model_name, tags=tags).version)
+
+
+def set_alias(model_name: str, alias: str, version_number: str) -> None:
+    """Point `alias` at a version (one row per alias in the store: a single write)."""
+    from mlflow import MlflowClient
+
+    MlflowClient().set_registered_model_alias(model_name, alias, version_number)
+
+
+def load_version(model_name: str, version_number: str) -> DelayModel:
+    """The DelayModel of a registry version (only ever our own registry's artifacts)."""
+    import mlflow
+
+    from flows.mlflow_model import ARTIFACT_KEY
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{model_name}/{version_number}", dst_path=tmp
+            )
+        )
+        files = list((local / "artifacts").glob("*.joblib"))
+        if not files:
+            raise FileNotFoundError(f"{model_name} v{version_number}: no {ARTIFACT_KEY} artifact")
+        return io.read_joblib(files[0])

@@ -1,0 +1,145 @@
+"""Prefect training flow: DVC stages as tasks -> MLflow tracking -> gated registry alias.
+
+The flow never re-implements a stage: it runs `dvc repro` per stage, so DVC's
+cache decides what reruns and the files are the same as a plain `dvc repro`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, task
+
+from flows import dvc, tracking
+from pipelines import io
+from pipelines.config import Config, Runtime, load
+from pipelines.evaluate import beats, choose_alias, precision_at_recall, verdict_from_dict
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the registry step did with the chosen candidate, and why."""
+
+    candidate: str
+    alias: str | None
+    version: str | None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """The flow's return value: enough to print a summary and to act on."""
+
+    stages: list[dvc.StageRun]
+    evaluation: dict[str, Any]
+    ingest: dict[str, Any]
+    validation: dict[str, Any]
+    decision: Decision | None
+    run_id: str | None
+
+
+def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
+    error = state.result(raise_on_failure=False)
+    return not (isinstance(error, dvc.StageFailed) and error.bad_input)
+
+
+@task(retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_unless_bad_input)
+def run_stage(stage: str, root: Path) -> dvc.StageRun:
+    """One DVC stage; transient failures are retried, rejected input is not."""
+    return dvc.repro(stage, root)
+
+
+@task
+def track(
+    root: Path, config: Config, runtime: Runtime, experiment: str | None
+) -> tracking.TrackedTraining:
+    """Log this result to MLflow, unless the very same result is already there."""
+    tracking.connect(root, runtime)
+    hashes = dvc.locked_hashes(root)
+    fp = tracking.fingerprint(root, hashes)
+    existing = tracking.find_tracked(fp)
+    if existing is not None and experiment is None:
+        return existing
+    tags = {
+        "mlops.git_commit": tracking.git_commit(root),
+        "mlops.data_hash": hashes.get("data/raw/deliveries.parquet", "unknown"),
+        "mlops.split_hash": hashes.get("data/split", "unknown"),
+    }
+    return tracking.log_training(root, config, fp, tags, experiment)
+
+
+def champion_score(root: Path, config: Config, runtime: Runtime) -> tuple[str | None, float | None]:
+    """(version, precision at the recall target) of the champion on today's gold holdout."""
+    champion = tracking.alias_version(runtime.model_name, "champion")
+    if champion is None:
+        return None, None
+    model = tracking.load_version(runtime.model_name, champion.version)
+    holdout = pd.read_parquet(root / "data" / "split" / "holdout.parquet")
+    target = config.project.framing.target
+    y = holdout[target].to_numpy()
+    _, precision, _ = precision_at_recall(
+        y, model.predict_proba(holdout), config.params.evaluate.recall_target
+    )
+    return champion.version, precision
+
+
+@task
+def register(
+    root: Path, config: Config, runtime: Runtime, tracked: tracking.TrackedTraining
+) -> Decision:
+    """Register the chosen candidate under the alias its gates earn, or say why not."""
+    evaluation = io.read_json(root / "metrics" / "evaluation.json")
+    chosen = evaluation["chosen"]
+    fp = tracking.fingerprint(root, dvc.locked_hashes(root))
+    for alias in ("champion", "challenger"):
+        current = tracking.alias_version(runtime.model_name, alias)
+        if current is not None and current.tags.get(tracking.FINGERPRINT_TAG) == fp:
+            return Decision(chosen, alias, current.version, ["already registered: nothing changed"])
+    gate_verdict = verdict_from_dict(evaluation["gate"])
+    if not gate_verdict.passed:
+        return Decision(chosen, None, None, gate_verdict.failures)
+    champion_version, champion = champion_score(root, config, runtime)
+    candidate = evaluation["candidates"][chosen]
+    champion_verdict = beats(
+        candidate["holdout"]["precision_at_recall"], champion, config.project.acceptance
+    )
+    alias = choose_alias(gate_verdict, champion_verdict, champion_version is not None)
+    if alias is None:
+        return Decision(chosen, None, None, champion_verdict.failures)
+    tags = {
+        tracking.FINGERPRINT_TAG: fp,
+        "candidate": chosen,
+        "threshold": repr(candidate["threshold"]),
+        "holdout_precision_at_recall": repr(candidate["holdout"]["precision_at_recall"]),
+        "holdout_recall": repr(candidate["holdout"]["recall"]),
+        "training_run_id": tracked.parent_run_id,
+    }
+    version = tracking.register(tracked.chosen_model_uri, runtime.model_name, tags)
+    tracking.set_alias(runtime.model_name, alias, version)
+    reasons = [c.detail for c in gate_verdict.checks + champion_verdict.checks]
+    return Decision(chosen, alias, version, reasons)
+
+
+@flow(name="training", log_prints=True)
+def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutcome:
+    """Reproduce the DVC pipeline, track the result, register it if its gates pass.
+
+    A batch that fails validation stops the flow with the validation report;
+    registered models are never touched then.
+    """
+    path = Path(root).resolve()
+    config, runtime = load(path), Runtime()
+    runs = [run_stage(stage, path) for stage in dvc.stage_names(path)]
+    tracked = track(path, config, runtime, None)
+    decision = register(path, config, runtime, tracked) if register_model else None
+    return TrainingOutcome(
+        stages=runs,
+        evaluation=io.read_json(path / "metrics" / "evaluation.json"),
+        ingest=io.read_json(path / "reports" / "ingest.json"),
+        validation=io.read_json(path / "reports" / "validation.json"),
+        decision=decision,
+        run_id=tracked.parent_run_id,
+    )

@@ -1,0 +1,88 @@
+"""DVC stage `evaluate`: candidates + holdout -> metrics, plots, figures and the gate.
+
+The gate's verdict is recorded, not enforced here: a failed gate is a result
+(the model is not registered), not a crash of the pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines import figures, io
+from pipelines.config import Config
+from pipelines.evaluate import curves, evaluate_candidates
+from pipelines.explain import contributions
+from pipelines.schema import build_schema
+from pipelines.split import read_splits
+from pipelines.stages.entry import run_stage
+
+
+def _save(fig: object, path: Path) -> None:
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")  # type: ignore[attr-defined]
+
+
+def _evaluate(args: argparse.Namespace, config: Config) -> None:
+    schema, params = build_schema(config), config.params.evaluate
+    acceptance = config.project.acceptance
+    splits = read_splits(args.splits)
+    models = {p.stem: io.read_joblib(p) for p in sorted(Path(args.models).glob("*.joblib"))}
+    result = evaluate_candidates(models, splits, schema, params, acceptance)
+    io.write_json(args.metrics, result.to_dict())
+
+    y = splits.holdout[schema.target].to_numpy()
+    scores = {name: m.predict_proba(splits.holdout) for name, m in models.items()}
+    per_model = {name: curves(y, s, params.calibration_bins) for name, s in scores.items()}
+    plots, figs = Path(args.plots), Path(args.figures)
+    for name, tables in per_model.items():
+        for kind, table in tables.items():
+            io.write_csv(plots / f"{kind}_{name}.csv", table)
+    chosen = models[result.chosen]
+    report = result.candidates[result.chosen]
+    matrix = chosen.encoder.encode(splits.holdout)
+    sample = matrix[np.random.default_rng(0).permutation(len(matrix))[:5000]]
+    _save(
+        figures.roc_figure({n: t["roc"] for n, t in per_model.items()}, result.oracle_roc_auc),
+        figs / "roc.png",
+    )
+    _save(
+        figures.pr_figure({n: t["pr"] for n, t in per_model.items()}, acceptance.min_recall),
+        figs / "pr.png",
+    )
+    _save(figures.confusion_figure(report.holdout, result.chosen), figs / "confusion.png")
+    _save(
+        figures.calibration_figure(per_model[result.chosen]["calibration"], result.chosen),
+        figs / "calibration.png",
+    )
+    _save(
+        figures.shap_summary_figure(
+            contributions(chosen, sample), chosen.feature_names, params.top_features
+        ),
+        figs / "shap_summary.png",
+    )
+    importance = getattr(chosen.estimator, "feature_importances_", None)
+    if importance is None:
+        importance = np.abs(contributions(chosen, sample)).mean(axis=0)
+    _save(
+        figures.importance_figure(
+            pd.Series(importance, index=chosen.feature_names), params.top_features
+        ),
+        figs / "importance.png",
+    )
+    verdict = "passed" if result.verdict.passed else "FAILED: " + "; ".join(result.verdict.failures)
+    print(f"evaluate: chosen {result.chosen} at threshold {report.threshold:.4f}; gate {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    return run_stage(
+        __doc__ or "", ["splits", "models", "metrics", "plots", "figures"], _evaluate, argv
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

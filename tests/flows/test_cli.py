@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import build_parser, main
+from tests.conftest import ROOT
+
+HEAVY = (
+    "mlflow",
+    "prefect",
+    "great_expectations",
+    "evidently",
+    "lightgbm",
+    "dvc",
+    "sklearn",
+    "bentoml",
+    "pandas",
+)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys\n"
+        "from flows.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_the_commands() -> None:
+    text = build_parser().format_help()
+    for command in ("train", "experiment", "experiments", "config"):
+        assert command in text
+
+
+def test_config_reports_the_features(capsys) -> None:
+    assert main(["--root", str(ROOT), "config"]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out and "depot_load" in out
+
+
+def test_config_schema_is_json(capsys) -> None:
+    assert main(["--root", str(ROOT), "config", "--schema"]) == 0
+    schemas = json.loads(capsys.readouterr().out)
+    assert {"params.yaml", "project.yaml"} == set(schemas)
+
+
+def test_config_error_exits_2_naming_the_key(tmp_path: Path, capsys) -> None:
+    (tmp_path / "params.yaml").write_text(
+        (ROOT / "params.yaml").read_text().replace("valid_share: 0.15", "valid_share: -1")
+    )
+    (tmp_path / "project.yaml").write_text((ROOT / "project.yaml").read_text())
+    assert main(["--root", str(tmp_path), "config"]) == 2
+    assert "split.valid_share" in capsys.readouterr().err
+
+
+def test_experiment_rejects_unknown_param_keys(tmp_path: Path, capsys) -> None:
+    from flows.experiments import check_overrides
+    from pipelines.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"params.yaml has no key 'train.lgbm.leaves'"):
+        check_overrides(["train.lgbm.leaves=3"], ROOT)
+    with pytest.raises(ConfigError, match=r"expected <section>.<key>=<value>"):
+        check_overrides(["num_leaves"], ROOT)
+    check_overrides(["train.lgbm.num_leaves=63"], ROOT)

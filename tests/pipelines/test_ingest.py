@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.ingest import DataError, parse_time, read_table
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope.csv: file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_unsupported_suffix_is_named(tmp_path: Path) -> None:
+    (tmp_path / "d.xlsx").write_text("x")
+    with pytest.raises(DataError, match=r"d.xlsx: unsupported file type '.xlsx'"):
+        read_table(tmp_path / "d.xlsx")
+
+
+def test_unreadable_parquet_is_named(tmp_path: Path) -> None:
+    (tmp_path / "d.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(DataError, match=r"d.parquet: cannot be read as parquet"):
+        read_table(tmp_path / "d.parquet")
+
+
+def test_csv_round_trip_parses_time(tmp_path: Path, deliveries, schema) -> None:
+    frame = deliveries(n=5)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    back = parse_time(read_table(tmp_path / "d.csv"), schema)
+    assert pd.api.types.is_datetime64_any_dtype(back["pickup_time"])
+    assert back["pickup_time"].tolist() == frame["pickup_time"].tolist()
+
+
+def test_unparseable_time_is_left_for_validation(deliveries, schema) -> None:
+    frame = deliveries(n=3).astype({"pickup_time": str})
+    frame.loc[1, "pickup_time"] = "yesterday-ish"
+    out = parse_time(frame, schema)
+    assert out["pickup_time"].dtype == object

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines import io
+
+
+def test_atomic_write_replaces_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "a.json"
+    io.write_json(target, {"x": 1})
+    io.write_json(target, {"x": 2})
+    assert io.read_json(target) == {"x": 2}
+    assert [p.name for p in target.parent.iterdir()] == ["a.json"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.json"
+    io.write_json(target, {"x": 1})
+    with pytest.raises(TypeError):
+        io.write_json(target, {"x": object()})
+    assert io.read_json(target) == {"x": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_crash_inside_atomic_block_leaves_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    io.write_text(target, "old")
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
