@@ -47,7 +47,8 @@ def format_training(outcome: Any) -> str:
         f"validation: {'passed' if val['success'] else 'FAILED'} "
         f"({val['evaluated']} expectations on {val['rows']} rows)",
         "candidates (gold holdout, each at its own threshold):",
-        f"  {'model':<10}{'roc_auc':>9}{'pr_auc':>8}{'recall':>8}{'precision':>11}{'threshold':>11}",
+        f"  {'model':<10}{'roc_auc':>9}{'pr_auc':>8}{'recall':>8}"
+        f"{'precision':>11}{'threshold':>11}",
     ]
     for name, c in ev["candidates"].items():
         h = c["holdout"]
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlops",
         description="Train, track and gate the delivery-delay model (DVC + MLflow + Prefect).",
     )
-    parser.add_argument("--root", type=Path, default=Path("."), help="project root (default: .)")
+    parser.add_argument("--root", type=Path, default=Path(), help="project root (default: .)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser(

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 ARTIFACT_KEY = "delay_model"
 
 
-class DelayModelPyfunc(mlflow.pyfunc.PythonModel):
+class DelayModelPyfunc(PythonModel):
     """Loads the joblib DelayModel logged beside it; predicts delay probabilities."""
 
     def load_context(self, context: Any) -> None:

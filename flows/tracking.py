@@ -181,7 +181,7 @@ def log_training(
             example = (
                 holdout[model.feature_names]
                 .head(3)
-                .astype({c: str for c in model.encoder.categorical})
+                .astype(dict.fromkeys(model.encoder.categorical, str))
             )
             runs[name], uris[name] = _log_candidate(name, model, cand, example, path, tags)
         trials = root / "reports" / "trials.csv"

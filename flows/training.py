@@ -94,10 +94,12 @@ def register(
     evaluation = io.read_json(root / "metrics" / "evaluation.json")
     chosen = evaluation["chosen"]
     fp = tracking.fingerprint(root, dvc.locked_hashes(root))
-    for alias in ("champion", "challenger"):
-        current = tracking.alias_version(runtime.model_name, alias)
+    for existing in ("champion", "challenger"):
+        current = tracking.alias_version(runtime.model_name, existing)
         if current is not None and current.tags.get(tracking.FINGERPRINT_TAG) == fp:
-            return Decision(chosen, alias, current.version, ["already registered: nothing changed"])
+            return Decision(
+                chosen, existing, current.version, ["already registered: nothing changed"]
+            )
     gate_verdict = verdict_from_dict(evaluation["gate"])
     if not gate_verdict.passed:
         return Decision(chosen, None, None, gate_verdict.failures)

@@ -31,7 +31,9 @@ class RuleBaseline:
 def build_baseline(rules: dict[str, Rule], encoder: FeatureEncoder) -> RuleBaseline:
     """Compile params' rules against the encoder's matrix layout."""
     names = encoder.feature_names
-    columns, above, equals_code = [], [], []
+    columns: list[int] = []
+    above: list[float | None] = []
+    equals_code: list[int | None] = []
     for name, rule in rules.items():
         columns.append(names.index(name))
         above.append(rule.above)

@@ -27,12 +27,12 @@ def featurize(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     for column in (schema.id_column, schema.key_column, schema.time_column):
         if column and column in frame.columns:
             out[column] = frame[column]
-    for column in schema.numeric:
-        out[column.name] = frame[column.name].astype("float64")
+    for num in schema.numeric:
+        out[num.name] = frame[num.name].astype("float64")
     for feature in schema.time_features:
         out[feature.name] = _TIME_PARTS[feature.part](times).astype("int64")
-    for column in schema.categorical:
-        out[column.name] = pd.Categorical(frame[column.name], categories=list(column.categories))
+    for cat in schema.categorical:
+        out[cat.name] = pd.Categorical(frame[cat.name], categories=list(cat.categories))
     for column in (schema.target, schema.oracle_column):
         if column and column in frame.columns:
             out[column] = frame[column]

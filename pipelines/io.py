@@ -33,7 +33,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write_with(target: Path | str, writer: Callable[[Path], None]) -> Path:
+def _write_with(target: Path | str, writer: Callable[[Path], object]) -> Path:
     with atomic_path(target) as tmp:
         writer(tmp)
     return Path(target)

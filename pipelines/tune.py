@@ -16,7 +16,10 @@ from pipelines.split import Splits
 
 def search_space(params: TrainParams) -> list[dict[str, Any]]:
     """The trials to run: params' lgbm values, then grid points, at most `max_trials`."""
-    base = {"num_leaves": params.lgbm.num_leaves, "learning_rate": params.lgbm.learning_rate}
+    base: dict[str, Any] = {
+        "num_leaves": params.lgbm.num_leaves,
+        "learning_rate": params.lgbm.learning_rate,
+    }
     grid = itertools.product(
         params.search.num_leaves or [base["num_leaves"]],
         params.search.learning_rate or [base["learning_rate"]],

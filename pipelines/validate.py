@@ -100,7 +100,7 @@ def build_suite_specs(schema: Schema, params: ValidateParams) -> list[Expectatio
     numeric, target = list(NUMERIC_TYPES), schema.target
     rows = {"min_value": params.min_rows, "max_value": params.max_rows}
     specs = [
-        _spec("ExpectTableRowCountToBeBetween", **rows),
+        _spec("ExpectTableRowCountToBeBetween", **rows),  # type: ignore[arg-type]
         *(_spec(EXISTS, name) for name in schema.required_columns),
         _spec(NOT_NULL, schema.id_column),
         _spec("ExpectColumnValuesToBeUnique", schema.id_column),
@@ -202,7 +202,7 @@ def _run_gx(
         backend = {"class_name": "TupleFilesystemStoreBackend"}
         backend["base_directory"] = str(docs_dir.resolve())
         site = {"class_name": "SiteBuilder", "store_backend": backend}
-        context.add_data_docs_site(site_name=DOCS_SITE, site_config=site)
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config=site)  # type: ignore[arg-type]
         actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE]))
     batch = (
         context.data_sources.add_pandas("raw")
@@ -217,7 +217,7 @@ def _run_gx(
     checkpoint = gx.Checkpoint(
         name=SUITE,
         validation_definitions=[definition],
-        actions=actions,
+        actions=actions,  # type: ignore[arg-type]
         result_format=RESULT_FORMAT,
     )
     result = context.checkpoints.add(checkpoint).run(batch_parameters={"dataframe": frame})

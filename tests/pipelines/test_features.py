@@ -47,7 +47,7 @@ def test_encoder_codes_categories_by_schema_position(deliveries, schema) -> None
 def test_encoder_accepts_plain_strings(deliveries, schema) -> None:
     encoder = FeatureEncoder.from_schema(schema)
     features = featurize(deliveries(n=5), schema)
-    as_strings = features.astype({c: str for c in encoder.categorical})
+    as_strings = features.astype(dict.fromkeys(encoder.categorical, str))
     np.testing.assert_array_equal(encoder.encode(features), encoder.encode(as_strings))
 
 

@@ -1,0 +1,83 @@
+"""Training lifecycle from a fresh checkout: real DVC, MLflow store and Prefect server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import BIN, copy_project, run
+
+pytestmark = pytest.mark.e2e
+
+
+def small(params: dict) -> None:
+    params["generate"]["rows"] = 20000
+    params["train"]["lgbm"]["n_estimators"] = 120
+    params["train"]["search"]["max_trials"] = 2
+
+
+def mlops(root: Path, api_url: str, *args: str):
+    return run(
+        [str(BIN / "mlops"), "--root", str(root), *args],
+        root,
+        env={"PREFECT_API_URL": api_url},
+        timeout=900,
+    )
+
+
+def aliases(root: Path) -> dict[str, int]:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        return dict(db.execute("select alias, version from registered_model_aliases").fetchall())
+
+
+def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
+    tmp_path: Path, prefect_server: str
+) -> None:
+    root = copy_project(tmp_path / "proj", small)
+
+    first = mlops(root, prefect_server, "train")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "rows ingested: 20000" in first.stdout
+    assert "validation: passed" in first.stdout
+    assert "registry: version 1 has alias 'champion'" in first.stdout, first.stdout
+    evaluation = json.loads((root / "metrics" / "evaluation.json").read_text())
+    assert evaluation["gate"]["passed"]
+    assert set(evaluation["candidates"]) == {"baseline", "logreg", "lgbm"}
+    assert 0.5 < evaluation["oracle_roc_auc"] <= 1
+    assert aliases(root) == {"champion": 1}
+    for figure in ("roc", "pr", "confusion", "calibration", "shap_summary", "importance"):
+        assert (root / "reports" / "figures" / f"{figure}.png").is_file()
+
+    again = mlops(root, prefect_server, "train")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "stages run: none (everything up to date)" in again.stdout
+    assert "already registered" in again.stdout
+    assert aliases(root) == {"champion": 1}
+
+    # a corrupted batch: the user's file has an unknown depot and a text distance
+    bad = pd.read_parquet(root / "data" / "raw" / "deliveries.parquet").head(2000)
+    bad = bad.astype({"distance_km": object, "depot": object})
+    bad.loc[5, "depot"] = "ZZ9"
+    bad.loc[7, "distance_km"] = "far"
+    bad.to_csv(root / "data" / "source" / "batch.csv", index=False)
+    params = (root / "params.yaml").read_text()
+    params = params.replace("source: generator", "source: file").replace(
+        "path: null", "path: data/source/batch.csv"
+    )
+    (root / "params.yaml").write_text(params)
+    models_before = (root / "models" / "lgbm.joblib").read_bytes()
+
+    failed = mlops(root, prefect_server, "train")
+    assert failed.returncode == 2
+    assert "validation failed" in failed.stderr
+    assert "depot" in failed.stderr
+    assert "distance_km" in failed.stderr
+    assert list((root / "quarantine").iterdir()), "the bad batch is quarantined"
+    report = json.loads((root / "reports" / "validation.json").read_text())
+    assert not report["success"]
+    assert (root / "models" / "lgbm.joblib").read_bytes() == models_before
+    assert aliases(root) == {"champion": 1}
