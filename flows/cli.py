@@ -68,7 +68,9 @@ def format_training(outcome: Any) -> str:
     d = outcome.decision
     if d is not None:
         if d.alias:
-            lines.append(f"registry: version {d.version} has alias '{d.alias}'")
+            unchanged = [r for r in d.reasons if r.startswith("already registered")]
+            note = f" ({unchanged[0]})" if unchanged else ""
+            lines.append(f"registry: version {d.version} has alias '{d.alias}'{note}")
         else:
             lines.append("registry: not registered: " + "; ".join(d.reasons))
     if outcome.run_id:
