@@ -34,13 +34,22 @@ class StageFailed(RuntimeError):
     def __init__(self, stage: str, exit_code: int | None, output: str) -> None:
         self.stage, self.exit_code, self.output = stage, exit_code, output
         lines = [ln for ln in output.strip().splitlines() if ln.strip()]
-        detail = "\n".join(ln for ln in lines if ln.startswith("error:")) or "\n".join(lines[-8:])
+        detail = _stage_message(lines) or "\n".join(lines[-8:])
         super().__init__(f"stage {stage!r} failed (exit {exit_code}):\n{detail}")
 
     @property
     def bad_input(self) -> bool:
         """True when the stage rejected its input: retrying will not help."""
         return self.exit_code == BAD_INPUT_EXIT
+
+
+def _stage_message(lines: list[str]) -> str:
+    """The stage's own `error:` message, up to where DVC's own `ERROR:` lines begin."""
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("error:")), None)
+    if start is None:
+        return ""
+    end = next((i for i, ln in enumerate(lines) if i > start and ln.startswith("ERROR")), None)
+    return "\n".join(lines[start:end])
 
 
 def dvc_env() -> dict[str, str]:

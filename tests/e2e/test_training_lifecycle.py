@@ -58,6 +58,15 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
     assert "already registered" in again.stdout
     assert aliases(root) == {"champion": 1}
 
+    params_before = (root / "params.yaml").read_text()
+    exp = mlops(root, prefect_server, "experiment", "-S", "train.lgbm.num_leaves=15", "-n", "l15")
+    assert exp.returncode == 0, exp.stderr[-3000:]
+    assert "experiment l15" in exp.stdout
+    assert (root / "params.yaml").read_text() == params_before
+    listed = mlops(root, prefect_server, "experiments")
+    assert "l15" in listed.stdout
+    assert aliases(root) == {"champion": 1}
+
     # a corrupted batch: the user's file has an unknown depot and a text distance
     bad = pd.read_parquet(root / "data" / "raw" / "deliveries.parquet").head(2000)
     bad = bad.astype({"distance_km": object, "depot": object})
