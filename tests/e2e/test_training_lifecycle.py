@@ -67,6 +67,12 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
     assert "l15" in listed.stdout
     assert aliases(root) == {"champion": 1}
 
+    # one training param changed: DVC sees only `train` as changed (evaluate follows its outputs)
+    (root / "params.yaml").write_text(params_before.replace("C: 1.0", "C: 0.5"))
+    status = run([str(BIN / "dvc"), "status", "--json"], root)
+    assert set(json.loads(status.stdout)) == {"train"}, status.stdout
+    (root / "params.yaml").write_text(params_before)
+
     # a corrupted batch: the user's file has an unknown depot and a text distance
     bad = pd.read_parquet(root / "data" / "raw" / "deliveries.parquet").head(2000)
     bad = bad.astype({"distance_km": object, "depot": object})
