@@ -179,6 +179,21 @@ class EvaluateParams(_Frozen):
     top_features: Annotated[int, Field(ge=1)] = 15
 
 
+class ServeParams(_Frozen):
+    """Limits and background work of the prediction service."""
+
+    max_batch_rows: Annotated[int, Field(ge=1)] = 1000
+    """A batch request with more deliveries than this is refused (413)."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 2_000_000
+    reasons_top_k: Annotated[int, Field(ge=1)] = 3
+    shadow_queue: Annotated[int, Field(ge=1)] = 1000
+    """Shadow jobs waiting at most; more are shed (counted), never queued behind the answer."""
+    log_batch_rows: Annotated[int, Field(ge=1)] = 500
+    log_flush_seconds: Annotated[float, Field(gt=0)] = 0.5
+    policy_refresh_seconds: Annotated[float, Field(gt=0)] = 2.0
+    """How often a replica rereads the traffic policy other replicas or the CLI may have set."""
+
+
 class Params(_Frozen):
     """The whole of params.yaml."""
 
@@ -188,6 +203,7 @@ class Params(_Frozen):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    serve: ServeParams = Field(default_factory=ServeParams)
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -234,6 +250,24 @@ class Acceptance(_Frozen):
     max_drop_vs_champion: Ratio = 0.0
 
 
+class Canary(_Frozen):
+    """A small share of traffic for the challenger, withdrawn when it breaks a guardrail."""
+
+    share: Annotated[float, Field(gt=0, le=0.5)] = 0.05
+    max_error_rate: Ratio = 0.02
+    """Above this share of failed challenger requests, traffic falls back to the champion."""
+    min_requests: Annotated[int, Field(ge=1)] = 50
+    """Guardrails are judged once the challenger has answered this many requests."""
+    window_requests: Annotated[int, Field(ge=10)] = 500
+    """Error rate and p99 are taken over the challenger's latest this-many requests."""
+
+
+class Release(_Frozen):
+    """How a challenger reaches customers; p99 guardrails use requirements.latency_budget_ms."""
+
+    canary: Canary = Field(default_factory=Canary)
+
+
 class Project(_Frozen):
     """The whole of project.yaml."""
 
@@ -241,6 +275,7 @@ class Project(_Frozen):
     requirements: Requirements
     framing: Framing
     acceptance: Acceptance
+    release: Release = Field(default_factory=Release)
 
 
 # ------------------------------------------------------------ runtime profile
@@ -256,6 +291,16 @@ class Runtime(BaseSettings):
     experiment_name: str = "parcel-delay"
     model_name: str = "parcel-delay"
     """Name of the registered model that carries the champion/challenger aliases."""
+    prediction_log_url: str | None = None
+    """SQLAlchemy URL of the prediction log; None means SQLite under <root>/serving/."""
+    api_key: str | None = None
+    """Key that predict and feedback require (or from the secrets file)."""
+    admin_key: str | None = None
+    """Key that the traffic-policy routes require (or from the secrets file)."""
+    secrets_file: str | None = None
+    """File with `api_key=` and `admin_key=` lines; None means <root>/.secrets/serving.env."""
+    service_url: str = "http://127.0.0.1:3000"
+    """Where the CLI finds the running service."""
 
     def resolved_tracking_uri(self, root: Path) -> str:
         """The tracking URI to use, with the embedded SQLite default under `root`."""

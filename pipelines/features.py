@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,4 +93,58 @@ class FeatureEncoder:
                 bad = sorted({str(v) for v in column[codes < 0].unique()})[:5]
                 raise ValueError(f"column {name!r}: unknown or missing category {bad}")
             matrix[:, len(self.numeric) + j] = codes
+        return matrix
+
+
+def _time_part(value: datetime, part: str) -> int:
+    if value.tzinfo is not None:  # training times are naive UTC (see ingest.parse_time)
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if part == "hour":
+        return value.hour
+    if part == "weekday":
+        return value.weekday()
+    return value.month
+
+
+class RowEncoder:
+    """Encodes request rows (dicts of validated values) straight to the model matrix.
+
+    The serving path: the same matrix `FeatureEncoder.encode(featurize(frame))`
+    gives, without building a DataFrame, which costs more than the model itself
+    for one row. Checked once against the model's encoder when built, so a model
+    that needs a feature the schema no longer provides is refused at load time.
+    """
+
+    def __init__(self, schema: Schema, encoder: FeatureEncoder) -> None:
+        """Plan how each matrix column is read from a row."""
+        raw_numeric = {c.name for c in schema.numeric}
+        time_parts = {t.name: t.part for t in schema.time_features}
+        self._numeric: list[tuple[int, str, str | None]] = []
+        for i, name in enumerate(encoder.numeric):
+            if name in raw_numeric:
+                self._numeric.append((i, name, None))
+            elif name in time_parts:
+                self._numeric.append((i, schema.time_column, time_parts[name]))
+            else:
+                raise ValueError(f"model feature {name!r} is not in the schema")
+        start = len(encoder.numeric)
+        self._codes = [
+            (start + j, name, {value: code for code, value in enumerate(cats)})
+            for j, (name, cats) in enumerate(
+                zip(encoder.categorical, encoder.categories, strict=True)
+            )
+        ]
+        self.width = len(encoder.feature_names)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Float matrix (rows x features); raises ValueError naming an unknown category."""
+        matrix = np.empty((len(rows), self.width), dtype="float64")
+        for r, row in enumerate(rows):
+            for i, name, part in self._numeric:
+                matrix[r, i] = row[name] if part is None else _time_part(row[name], part)
+            for i, name, codes in self._codes:
+                code = codes.get(row[name])
+                if code is None:
+                    raise ValueError(f"column {name!r}: unknown category {row[name]!r}")
+                matrix[r, i] = code
         return matrix

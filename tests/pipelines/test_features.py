@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.features import FeatureEncoder, featurize
+from pipelines.features import FeatureEncoder, RowEncoder, featurize
 
 
 def test_featurize_drops_columns_outside_the_schema(deliveries, schema) -> None:
@@ -59,3 +59,31 @@ def test_encoder_rejects_unknown_category_naming_the_column(deliveries, schema) 
         ValueError, match=r"column 'weather': unknown or missing category \['hail'\]"
     ):
         encoder.encode(features)
+
+
+def test_row_encoder_matches_the_frame_path(deliveries, schema) -> None:
+    frame = deliveries(200, seed=3)
+    encoder = FeatureEncoder.from_schema(schema)
+    expected = encoder.encode(featurize(frame, schema))
+    rows = frame.to_dict("records")
+    np.testing.assert_array_equal(RowEncoder(schema, encoder).encode(rows), expected)
+
+
+def test_row_encoder_converts_aware_times_to_utc(deliveries, schema) -> None:
+    row = deliveries(5).to_dict("records")[0]
+    encoder = RowEncoder(schema, FeatureEncoder.from_schema(schema))
+    naive = encoder.encode([row])
+    aware = dict(row, pickup_time=row["pickup_time"].tz_localize("UTC").tz_convert("Europe/Paris"))
+    np.testing.assert_array_equal(encoder.encode([aware]), naive)
+
+
+def test_row_encoder_names_an_unknown_category(deliveries, schema) -> None:
+    row = dict(deliveries(5).to_dict("records")[0], depot="ZZ9")
+    with pytest.raises(ValueError, match="'depot'.*ZZ9"):
+        RowEncoder(schema, FeatureEncoder.from_schema(schema)).encode([row])
+
+
+def test_row_encoder_refuses_a_model_feature_the_schema_lacks(schema) -> None:
+    encoder = FeatureEncoder(numeric=("parcel_age_days",), categorical=(), categories=())
+    with pytest.raises(ValueError, match="parcel_age_days"):
+        RowEncoder(schema, encoder)

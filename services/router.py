@@ -1,0 +1,389 @@
+"""The serving core: route each row to a model, answer, shadow, log, watch the canary.
+
+Framework-free (the HTTP app and the Bento are thin layers over it). The
+champion's answer is computed inline; the challenger's shadow work goes to a
+bounded pool and is the first thing shed under load; logging is a queue append.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pipelines.schema import Schema
+from services.metrics import ServingMetrics
+from services.policy import MODES, CanaryWatch, TrafficPolicy, Variant, route
+from services.prediction_log import FeedbackRecord, PolicyStore, PredictionLog, PredictionRecord
+from services.served_model import ServedModel
+from services.shadow import ShadowPool
+
+log = logging.getLogger(__name__)
+
+
+class PolicyError(ValueError):
+    """A requested traffic policy cannot be applied (e.g. no challenger is loaded)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One row's answer, before it is turned into the API's response model."""
+
+    request_id: str
+    delivery_id: str | None
+    probability: float
+    decision: bool
+    threshold: float
+    model_version: str
+    variant: Variant
+    reasons: list[tuple[str, float]] | None
+
+
+class Router:
+    """Holds the loaded models and the policy in force; answers, shadows and logs requests."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        models: Mapping[str, ServedModel],
+        packaged: TrafficPolicy,
+        prediction_log: PredictionLog,
+        policies: PolicyStore,
+        metrics: ServingMetrics,
+        canary: CanaryWatch,
+        shadow_capacity: int = 1000,
+        reasons_k: int = 3,
+        refresh_seconds: float = 2.0,
+        canary_share: float = 0.05,
+    ) -> None:
+        """`models` by registry version; `packaged` names the packaged champion/challenger."""
+        if packaged.champion not in models:
+            raise ValueError(f"champion version {packaged.champion!r} is not loaded")
+        self.schema = schema
+        self.models = dict(models)
+        self.packaged = packaged
+        self.log = prediction_log
+        self.policies = policies
+        self.metrics = metrics
+        self.canary = canary
+        self.reasons_k = reasons_k
+        self.canary_share = canary_share
+        """Challenger weight a canary starts with when the admin gives none."""
+        self._shadow = ShadowPool(shadow_capacity)
+        self._lock = threading.Lock()
+        self._policy = packaged
+        self._policy_id: int | None = None
+        self._refresh_seconds = refresh_seconds
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ policy
+
+    @property
+    def policy(self) -> TrafficPolicy:
+        """The policy in force."""
+        return self._policy
+
+    def start(self) -> None:
+        """Adopt the stored policy (if it fits the loaded models) and start background work."""
+        self.refresh_policy()
+        self._shadow.start()
+        self._publish()
+        self._refresher = threading.Thread(target=self._refresh_loop, name="policy", daemon=True)
+        self._refresher.start()
+        self.metrics.ready.set(1)
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self._refresh_seconds):
+            try:
+                self.refresh_policy()
+            except Exception:  # the store may be briefly unreachable; keep the policy in force
+                log.exception("could not reread the traffic policy")
+
+    def _fit(self, policy: TrafficPolicy) -> TrafficPolicy:
+        """The policy with its roles filled in from the packaged ones; PolicyError if impossible."""
+        champion = policy.champion or self.packaged.champion
+        challenger = policy.challenger if policy.champion else self.packaged.challenger
+        for role, version in (("champion", champion), ("challenger", challenger)):
+            if version is not None and version not in self.models:
+                raise PolicyError(
+                    f"{role} version {version} is not loaded here "
+                    f"(loaded: {', '.join(sorted(self.models))})"
+                )
+        if policy.uses_challenger and challenger is None:
+            raise PolicyError(f"mode {policy.mode} needs a challenger and none is packaged")
+        if champion == challenger:
+            raise PolicyError(f"version {champion} cannot be champion and challenger at once")
+        return policy.model_copy(update={"champion": champion, "challenger": challenger})
+
+    def refresh_policy(self) -> bool:
+        """Reread the stored policy; apply it when it changed. True when something changed."""
+        change = self.policies.current()
+        if change is None or change.id == self._policy_id:
+            return False
+        try:
+            policy = self._fit(TrafficPolicy.model_validate(change.policy))
+        except (PolicyError, ValueError) as exc:
+            log.warning("stored policy %s not applicable here (%s); champion only", change.id, exc)
+            policy = self._fit(TrafficPolicy(mode="champion"))
+        with self._lock:
+            self._policy, self._policy_id = policy, change.id
+            self.canary.reset()
+        self._publish()
+        return True
+
+    def set_policy(self, policy: TrafficPolicy, changed_by: str, reason: str) -> TrafficPolicy:
+        """Apply and store a new policy (every change is a row in the policy history)."""
+        fitted = self._fit(policy)
+        change = self.policies.record(fitted.model_dump(), changed_by, reason)
+        with self._lock:
+            self._policy, self._policy_id = fitted, change.id
+            self.canary.reset()
+        self.metrics.policy_changes.labels(changed_by).inc()
+        self._publish()
+        log.info("traffic policy %s by %s: %s", fitted.mode, changed_by, reason)
+        return fitted
+
+    def _publish(self) -> None:
+        policy, m = self._policy, self.metrics
+        for mode in MODES:
+            m.traffic_mode.labels(mode).set(1 if mode == policy.mode else 0)
+        m.challenger_weight.set(policy.challenger_weight if policy.mode in ("ab", "canary") else 0)
+        m.model_info.clear()
+        m.model_info.labels("champion", policy.champion).set(1)
+        if policy.challenger:
+            m.model_info.labels("challenger", policy.challenger).set(1)
+
+    # ----------------------------------------------------------------- predict
+
+    def _key(self, row: Mapping[str, Any], request_id: str) -> str:
+        key = row.get(self.schema.key_column) if self.schema.key_column else None
+        return str(key or row.get(self.schema.id_column) or request_id)
+
+    def predict(
+        self, rows: Sequence[Mapping[str, Any]], want_reasons: bool = False
+    ) -> list[Answer]:
+        """Answer validated rows under the policy in force."""
+        started = time.perf_counter()
+        received = datetime.now(UTC)
+        policy = self._policy
+        ids = [uuid.uuid4().hex for _ in rows]
+        variants: list[Variant] = [
+            route(policy, self._key(r, i)) for r, i in zip(rows, ids, strict=True)
+        ]
+        answers: list[Answer | None] = [None] * len(rows)
+        if "challenger" in variants:
+            picked = [i for i, v in enumerate(variants) if v == "challenger"]
+            if not self._answer(policy, "challenger", rows, ids, picked, want_reasons, answers):
+                variants = ["champion"] * len(rows)  # the failed rows fall back
+        picked = [i for i, v in enumerate(variants) if v == "champion"]
+        if picked:
+            self._answer(policy, "champion", rows, ids, picked, want_reasons, answers)
+        done = [a for a in answers if a is not None]
+        latency_ms = (time.perf_counter() - started) * 1000
+        records = [
+            self._record(policy, r, a, received, latency_ms)
+            for r, a in zip(rows, done, strict=True)
+        ]
+        if policy.mode == "shadow":
+            self._submit_shadow(policy, rows, records)
+        else:
+            for record in records:
+                self.log.append(record)
+        return done
+
+    def _answer(
+        self,
+        policy: TrafficPolicy,
+        variant: Variant,
+        rows: Sequence[Mapping[str, Any]],
+        ids: list[str],
+        picked: list[int],
+        want_reasons: bool,
+        answers: list[Answer | None],
+    ) -> bool:
+        """Score the picked rows with one variant; False when the challenger failed."""
+        version = policy.champion if variant == "champion" else policy.challenger
+        assert version is not None
+        served = self.models[version]
+        subset = [rows[i] for i in picked]
+        t0 = time.perf_counter()
+        try:
+            matrix = served.encode(subset)
+            proba = served.predict(matrix)
+            reasons = served.reasons(matrix, self.reasons_k) if want_reasons else None
+        except Exception:
+            self.metrics.prediction_errors.labels(variant, version).inc()
+            if variant == "champion":
+                raise
+            log.exception("challenger %s failed; its rows fall back to the champion", version)
+            self._watch_canary(policy, (time.perf_counter() - t0) * 1000, failed=True)
+            return False
+        seconds = time.perf_counter() - t0
+        m = self.metrics
+        m.prediction_latency.labels(variant, version).observe(seconds)
+        m.predictions.labels(variant, version).inc(len(picked))
+        hist = m.probability.labels(variant, version)
+        yes = no = 0
+        for n, i in enumerate(picked):
+            p = float(proba[n])
+            decision = p >= served.threshold
+            yes, no = yes + decision, no + (not decision)
+            hist.observe(p)
+            answers[i] = Answer(
+                request_id=ids[i],
+                delivery_id=rows[i].get(self.schema.id_column),
+                probability=p,
+                decision=decision,
+                threshold=served.threshold,
+                model_version=version,
+                variant=variant,
+                reasons=reasons[n] if reasons is not None else None,
+            )
+        if yes:
+            m.decisions.labels(variant, version, "1").inc(yes)
+        if no:
+            m.decisions.labels(variant, version, "0").inc(no)
+        if variant == "challenger":
+            self._watch_canary(policy, seconds * 1000, failed=False)
+        return True
+
+    def _watch_canary(self, policy: TrafficPolicy, latency_ms: float, failed: bool) -> None:
+        if policy.mode != "canary":
+            return
+        with self._lock:
+            if self._policy is not policy:
+                return
+            self.canary.observe(latency_ms, failed)
+            breach = self.canary.breach()
+        if breach is not None:
+            try:
+                self.set_policy(
+                    TrafficPolicy(
+                        mode="champion", champion=policy.champion, challenger=policy.challenger
+                    ),
+                    "canary-guardrail",
+                    breach,
+                )
+            except Exception:
+                log.exception("canary fallback could not be stored; applying it in memory")
+                with self._lock:
+                    self._policy = policy.model_copy(update={"mode": "champion"})
+                self._publish()
+
+    def _record(
+        self,
+        policy: TrafficPolicy,
+        row: Mapping[str, Any],
+        answer: Answer,
+        received: datetime,
+        latency_ms: float,
+    ) -> PredictionRecord:
+        key = row.get(self.schema.key_column) if self.schema.key_column else None
+        features = {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in row.items()
+            if k not in (self.schema.id_column, self.schema.key_column)
+        }
+        return PredictionRecord(
+            request_id=answer.request_id,
+            received_at=received,
+            delivery_id=answer.delivery_id,
+            request_key=key,
+            features=features,
+            mode=policy.mode,
+            variant=answer.variant,
+            model_version=answer.model_version,
+            probability=answer.probability,
+            decision=answer.decision,
+            threshold=answer.threshold,
+            latency_ms=latency_ms,
+        )
+
+    # ------------------------------------------------------------------ shadow
+
+    def _submit_shadow(
+        self,
+        policy: TrafficPolicy,
+        rows: Sequence[Mapping[str, Any]],
+        records: list[PredictionRecord],
+    ) -> None:
+        version = policy.challenger
+        assert version is not None
+        if not self._shadow.submit(lambda: self._shadow_score(version, rows, records)):
+            self.metrics.shadow.labels(version, "shed").inc(len(rows))
+            for record in records:
+                self.log.append(_with_shadow(record, version, error="shed"))
+
+    def _shadow_score(
+        self, version: str, rows: Sequence[Mapping[str, Any]], records: list[PredictionRecord]
+    ) -> None:
+        served = self.models[version]
+        t0 = time.perf_counter()
+        try:
+            proba = served.predict(served.encode(rows))
+        except Exception as exc:
+            self.metrics.shadow.labels(version, "error").inc(len(rows))
+            for record in records:
+                self.log.append(_with_shadow(record, version, error=f"{type(exc).__name__}: {exc}"))
+            return
+        ms = (time.perf_counter() - t0) * 1000
+        m = self.metrics
+        m.shadow_latency.labels(version).observe(ms / 1000)
+        m.shadow.labels(version, "ok").inc(len(rows))
+        diff = m.shadow_difference.labels(version)
+        disagreements = 0
+        for p, record in zip(proba, records, strict=True):
+            p = float(p)
+            diff.observe(abs(p - record.probability))
+            disagreements += (p >= served.threshold) != record.decision
+            self.log.append(_with_shadow(record, version, probability=p, latency_ms=ms))
+        if disagreements:
+            m.shadow_disagreements.labels(version).inc(disagreements)
+
+    # ---------------------------------------------------------------- feedback
+
+    def feedback(self, outcome: bool, request_id: str | None, delivery_id: str | None) -> None:
+        """Store a true outcome; it is joined to its prediction when monitoring reads the log."""
+        self.log.add_feedback(
+            FeedbackRecord(
+                outcome=int(outcome),
+                received_at=datetime.now(UTC),
+                request_id=request_id,
+                delivery_id=delivery_id,
+            )
+        )
+        self.metrics.feedback.labels(str(int(outcome))).inc()
+
+    def close(self) -> None:
+        """Finish shadow work and flush the log: every accepted request is written."""
+        self.metrics.ready.set(0)
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+        self._shadow.close()
+        self.log.close()
+        self.policies.close()
+
+
+def _with_shadow(
+    record: PredictionRecord,
+    version: str,
+    probability: float | None = None,
+    latency_ms: float | None = None,
+    error: str | None = None,
+) -> PredictionRecord:
+    from dataclasses import replace
+
+    return replace(
+        record,
+        shadow_version=version,
+        shadow_probability=probability,
+        shadow_latency_ms=latency_ms,
+        shadow_error=error,
+    )
