@@ -167,3 +167,46 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema for one test, dropped afterwards.
+
+    The URL puts the schema first on the search path and names its connections after it,
+    so teardown can disconnect whatever the test left open. Skips when the server at
+    127.0.0.1:5432 is unreachable, fails instead under CI=true.
+    """
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    admin = sa.create_engine(
+        server,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        connect_args={"connect_timeout": 5},
+    )
+    name = f"mlops_test_{uuid.uuid4().hex}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    except sa.exc.OperationalError as exc:
+        message = f"PostgreSQL not reachable at 127.0.0.1:5432: {exc.orig}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"{server}?options=-csearch_path%3D{name}&application_name={name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": name},
+            )
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        admin.dispose()
