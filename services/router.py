@@ -360,6 +360,10 @@ class Router:
         )
         self.metrics.feedback.labels(str(int(outcome))).inc()
 
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait for shadow work, then for the log: True when everything so far is written."""
+        return self._shadow.wait_idle(timeout) and self.log.flush(timeout)
+
     def close(self) -> None:
         """Finish shadow work and flush the log: every accepted request is written."""
         self.metrics.ready.set(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -47,20 +48,35 @@ class ShadowPool:
         """Jobs waiting."""
         return self._queue.qsize()
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued job has finished; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def close(self, timeout: float = 10.0) -> None:
         """Finish the queued jobs, then stop the threads."""
         threads, self._threads = self._threads, []
         for _ in threads:
-            self._queue.put(None)
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:  # a job is stuck; the daemon threads end with the process
+                log.error("shadow pool did not drain within %s s", timeout)
+                return
         for thread in threads:
             thread.join(timeout)
 
     def _run(self) -> None:
         while True:
             job = self._queue.get()
-            if job is None:
-                return
             try:
+                if job is None:
+                    return
                 job()
             except Exception:  # a shadow job must never take its worker down
                 log.exception("shadow job failed")
+            finally:
+                self._queue.task_done()
