@@ -5,8 +5,8 @@ params.yaml); the router and keys are attached when the service has loaded its
 models. Every bad request is answered 4xx with the field named, never 500.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the routes' body types are built
+# at run time from the schema, and FastAPI must see them as objects, not strings.
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +122,7 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
         "under shadow, A/B or canary traffic)",
         version="1",
     )
+    app.add_middleware(BodyLimit, max_bytes=serve.max_body_bytes)
 
     def metric(route: str, status: int, started: float) -> None:
         if state.router is not None:
@@ -149,7 +150,12 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e["loc"])), "error": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"field": "(body)", "error": f"invalid JSON at character {e['loc'][-1]}"}
+            if e["type"] == "json_invalid"
+            else {"field": _field(tuple(e["loc"])), "error": e["msg"]}
+            for e in exc.errors()
+        ]
         route = request.url.path.strip("/") or "root"
         metric(route, 422, time.perf_counter())
         return JSONResponse({"detail": errors}, status_code=422)

@@ -31,7 +31,13 @@ def delivery_model(schema: Schema) -> type[BaseModel]:
     for num in schema.numeric:
         fields[num.name] = (
             float,
-            Field(ge=num.min, le=num.max, allow_inf_nan=False, description=f"{num.min}..{num.max}"),
+            Field(
+                ge=num.min,
+                le=num.max,
+                allow_inf_nan=False,
+                strict=True,  # a number, not a string that looks like one
+                description=f"{num.min}..{num.max}",
+            ),
         )
     for cat in schema.categorical:
         fields[cat.name] = (Literal[cat.categories], Field(description="One of the listed values"))
