@@ -28,6 +28,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(0o644)  # mkstemp makes 0600 files; outputs are read by other tools and users
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)

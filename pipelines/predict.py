@@ -1,16 +1,406 @@
-"""Scoring: probability and decision, with the threshold chosen at evaluation."""
+"""Scoring: probability and decision, with the threshold chosen at evaluation.
+
+`score` scores featurised rows in memory; `score_chunks` scores raw batches
+chunk by chunk, rejecting rows a model cannot score; `open_table` and
+`score_table` stream a CSV or Parquet file through it into an atomically
+written CSV or Parquet file.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
 import pandas as pd
 
+from pipelines import io
+from pipelines.features import featurize
+from pipelines.ingest import READERS, DataError
 from pipelines.model import DelayModel
+from pipelines.schema import Schema
+
+CHUNK_ROWS = 200_000
+"""Rows read, scored and written at a time: bounds memory whatever the file size."""
+EXAMPLES = 5
+"""Row numbers and values quoted per failed check."""
+Reject = Callable[[pd.DataFrame], None]
+"""Receives rows that cannot be scored: `row` (1-based), the raw columns, `reason`."""
+
+
+def _decide(proba: np.ndarray, threshold: float) -> np.ndarray:
+    return (proba >= threshold).astype("int8")
 
 
 def score(model: DelayModel, features: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Delay probability and the warning decision (probability >= threshold) per row."""
     proba = model.predict_proba(features)
     return pd.DataFrame(
-        {"delay_probability": proba, "delayed_predicted": (proba >= threshold).astype("int8")},
+        {"delay_probability": proba, "delayed_predicted": _decide(proba, threshold)},
         index=features.index,
     )
+
+
+# ------------------------------------------------------------- chunked scoring
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """Rows of a chunk that fail one check on one column."""
+
+    column: str
+    what: str
+    rows: np.ndarray  # bool mask over the chunk
+    values: pd.Series | None = None  # the offending raw values, quoted as examples
+
+
+def scoring_columns(schema: Schema) -> list[str]:
+    """Raw columns a scored file must have: the id and every prediction input."""
+    return [schema.id_column, *schema.input_columns]
+
+
+def _time(column: pd.Series) -> pd.Series:
+    """Naive UTC datetimes, as ingest.parse_time gives training; NaT where a value is no time."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        parsed = column
+    else:
+        text = column if column.dtype == object else column.astype("string")
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def _inspect(
+    chunk: pd.DataFrame, schema: Schema, categories: dict[str, tuple[str, ...]]
+) -> tuple[pd.DataFrame, list[_Problem]]:
+    """Typed copy of a raw chunk (times, floats, categories) and the checks its rows fail."""
+    problems: list[_Problem] = []
+    clean: dict[str, object] = {}
+    missing = chunk[schema.id_column].isna().to_numpy()
+    problems += [_Problem(schema.id_column, "missing", missing)] if missing.any() else []
+    for column in (schema.id_column, schema.key_column):
+        if column and column in chunk.columns:
+            clean[column] = chunk[column]
+    raw = chunk[schema.time_column]
+    clean[schema.time_column] = times = _time(raw)
+    bad = times.isna().to_numpy()
+    if bad.any():
+        absent = raw.isna().to_numpy()
+        problems += [_Problem(schema.time_column, "missing", absent)] if absent.any() else []
+        if (bad & ~absent).any():
+            problems.append(_Problem(schema.time_column, "not a time", bad & ~absent, raw))
+    for num in schema.numeric:
+        raw = chunk[num.name]
+        values = raw if pd.api.types.is_float_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+        clean[num.name] = array = values.to_numpy(dtype="float64", na_value=np.nan)
+        checks = {
+            "missing": raw.isna().to_numpy(),
+            "not a number": np.isnan(array) & raw.notna().to_numpy(),
+            "not finite": np.isinf(array),
+            f"outside [{num.min:g}, {num.max:g}]": np.isfinite(array)
+            & ((array < num.min) | (array > num.max)),
+        }
+        problems += [
+            _Problem(num.name, what, rows, None if what == "missing" else raw)
+            for what, rows in checks.items()
+            if rows.any()
+        ]
+    for cat in schema.categorical:
+        raw = chunk[cat.name]
+        allowed = categories.get(cat.name, cat.categories)
+        clean[cat.name] = coded = pd.Categorical(raw, categories=list(allowed))
+        unknown = coded.codes < 0
+        if unknown.any():
+            absent = raw.isna().to_numpy()
+            problems += [_Problem(cat.name, "missing", absent)] if absent.any() else []
+            if (unknown & ~absent).any():
+                problems.append(_Problem(cat.name, "unknown category", unknown & ~absent, raw))
+    return pd.DataFrame(clean, index=chunk.index), problems
+
+
+def _row_numbers(mask: np.ndarray, first_row: int) -> np.ndarray:
+    return np.flatnonzero(mask) + first_row
+
+
+def _explain(source: str, chunk_len: int, first_row: int, problems: list[_Problem]) -> str:
+    bad = np.logical_or.reduce([p.rows for p in problems])
+    last = first_row + chunk_len - 1
+    lines = [
+        f"{source}: {int(bad.sum())} of rows {first_row}-{last} cannot be scored"
+        " (row 1 is the first data row):"
+    ]
+    for p in problems:
+        rows = _row_numbers(p.rows, first_row)
+        shown = ", ".join(str(r) for r in rows[:EXAMPLES]) + (
+            ", ..." if len(rows) > EXAMPLES else ""
+        )
+        example = ""
+        if p.values is not None:
+            values = pd.unique(p.values.to_numpy()[p.rows])[:EXAMPLES]
+            example = ", e.g. " + ", ".join(
+                repr(v.item() if hasattr(v, "item") else v) for v in values
+            )
+        label = "row" if len(rows) == 1 else "rows"
+        lines.append(f"  column {p.column!r}: {len(rows)} {p.what}{example} ({label} {shown})")
+    return "\n".join(lines)
+
+
+def _rejected(chunk: pd.DataFrame, first_row: int, problems: list[_Problem]) -> pd.DataFrame:
+    bad = np.logical_or.reduce([p.rows for p in problems])
+    reasons = pd.Series("", index=range(len(chunk)), dtype=object)
+    for p in problems:
+        reasons[p.rows] += f"; {p.column}: {p.what}"
+    out = chunk[bad].reset_index(drop=True)
+    out.insert(0, "row", _row_numbers(bad, first_row))
+    return out.assign(reason=reasons[bad].str[2:].to_numpy())
+
+
+def score_chunks(
+    model: DelayModel,
+    chunks: Iterable[pd.DataFrame],
+    schema: Schema,
+    threshold: float,
+    version: str,
+    *,
+    source: str = "input",
+    reject: Reject | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Score raw chunks: per chunk, id (and key), `delay_probability`, `delayed_predicted`, version.
+
+    Rows are checked before scoring: missing columns, missing or unparseable
+    times, missing, non-numeric, infinite or out-of-range numbers and unknown
+    categories. The first chunk with such a row raises `DataError` naming
+    `source`, each column and example row numbers, unless `reject` is given:
+    then the bad rows go to `reject` with their reasons and the rest are scored.
+    """
+    categories = dict(zip(model.encoder.categorical, model.encoder.categories, strict=True))
+    first_row = 1
+    for chunk in chunks:
+        absent = [c for c in scoring_columns(schema) if c not in chunk.columns]
+        if absent:
+            raise DataError(f"{source}: missing column(s) {', '.join(map(repr, absent))}")
+        clean, problems = _inspect(chunk, schema, categories)
+        if problems:
+            if reject is None:
+                raise DataError(_explain(source, len(chunk), first_row, problems))
+            reject(_rejected(chunk, first_row, problems))
+            clean = clean[~np.logical_or.reduce([p.rows for p in problems])]
+        first_row += len(chunk)
+        yield _predict(model, clean, schema, threshold, version)
+
+
+def _predict(
+    model: DelayModel, clean: pd.DataFrame, schema: Schema, threshold: float, version: str
+) -> pd.DataFrame:
+    matrix = model.encoder.encode(featurize(clean, schema))
+    proba = model.predict_matrix(matrix) if len(matrix) else np.empty(0, dtype="float64")
+    ids = [c for c in (schema.id_column, schema.key_column) if c and c in clean.columns]
+    out = {c: clean[c].to_numpy() for c in ids}
+    return pd.DataFrame(
+        {
+            **out,
+            "delay_probability": proba,
+            "delayed_predicted": _decide(proba, threshold),
+            "model_version": np.full(len(proba), version, dtype=object),
+        }
+    )
+
+
+# ----------------------------------------------------------- files in and out
+
+
+def file_kind(path: Path | str) -> str:
+    """'csv' or 'parquet' by the file's extension; anything else is a DataError."""
+    kind = READERS.get(Path(path).suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"{path}: unsupported file type {Path(path).suffix!r}; use .csv or .parquet"
+        )
+    return kind
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV or Parquet file opened for scoring: the columns read, its row count when known."""
+
+    path: Path
+    kind: str
+    columns: tuple[str, ...]
+    text_columns: tuple[str, ...]
+    """Read as text from a CSV, so ids keep leading zeros and categories stay strings."""
+    rows: int | None
+    """Data rows, from Parquet metadata; None for CSV (counting would read the file twice)."""
+    chunk_rows: int
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """The file's rows, `chunk_rows` at a time (at least one chunk, maybe empty)."""
+        yield from self._csv() if self.kind == "csv" else self._parquet()
+
+    def _csv(self) -> Iterator[pd.DataFrame]:
+        reader = pd.read_csv(
+            self.path,
+            usecols=list(self.columns),
+            dtype=dict.fromkeys(self.text_columns, str),
+            chunksize=self.chunk_rows,
+        )
+        with reader:
+            yield from self._named_errors(reader)
+
+    def _parquet(self) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(self.path) as parquet:
+            if parquet.metadata.num_rows == 0:
+                yield parquet.schema_arrow.empty_table().select(list(self.columns)).to_pandas()
+                return
+            batches = parquet.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns))
+            yield from self._named_errors(batch.to_pandas() for batch in batches)
+
+    def _named_errors(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        """The frames as read; a read error (a ragged CSV line, a bad page) names the file."""
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{self.path}: cannot be read as {self.kind}: {exc}") from exc
+            yield frame
+
+
+def _header(path: Path, kind: str) -> tuple[list[str], int | None]:
+    try:
+        if kind == "csv":
+            return list(pd.read_csv(path, nrows=0).columns), None
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as meta:
+            return list(meta.schema_arrow.names), meta.metadata.num_rows
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as {kind}: {exc}") from exc
+
+
+def open_table(path: Path | str, schema: Schema, chunk_rows: int = CHUNK_ROWS) -> Table:
+    """Open a CSV or Parquet file for chunked scoring; its type and columns are checked here."""
+    path = Path(path)
+    kind = file_kind(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    names, rows = _header(path, kind)
+    absent = [c for c in scoring_columns(schema) if c not in names]
+    if absent:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(map(repr, absent))}; "
+            f"scoring needs {', '.join(scoring_columns(schema))}"
+        )
+    key = [schema.key_column] if schema.key_column and schema.key_column in names else []
+    columns = (schema.id_column, *key, *schema.input_columns)
+    text = (schema.id_column, *key, *schema.categorical_names)
+    return Table(path, kind, columns, text, rows, chunk_rows)
+
+
+def write_chunks(target: Path | str, frames: Iterable[pd.DataFrame]) -> int:
+    """Write frames one after another to a CSV or Parquet file (by extension), atomically.
+
+    Nothing appears at `target` unless every frame was written; an existing
+    file there is replaced only then. Returns the rows written.
+    """
+    kind, rows = file_kind(target), 0
+    with io.atomic_path(target) as tmp:
+        if kind == "csv":
+            with tmp.open("w", newline="") as handle:
+                for i, frame in enumerate(frames):
+                    frame.to_csv(handle, header=i == 0, index=False)
+                    rows += len(frame)
+            return rows
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer, empty = None, pa.table({})
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if not len(frame):  # its text columns have no type yet: let a full frame decide
+                    empty = table
+                    continue
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table.cast(writer.schema))
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            pq.write_table(empty, tmp)
+    return rows
+
+
+@dataclass(frozen=True)
+class ScoredFile:
+    """What `score_table` wrote: rows scored into `output`, rows rejected (with --skip-invalid)."""
+
+    output: Path
+    rows: int
+    rejected: int
+    rejected_path: Path | None
+
+
+class _CsvSink:
+    """Appends rejected rows to an open CSV file whose header is written up front."""
+
+    def __init__(self, handle: TextIO, columns: list[str]) -> None:
+        self.handle, self.columns, self.rows = handle, columns, 0
+        pd.DataFrame(columns=columns).to_csv(handle, index=False)
+
+    def __call__(self, rows: pd.DataFrame) -> None:
+        rows.reindex(columns=self.columns).to_csv(self.handle, header=False, index=False)
+        self.rows += len(rows)
+
+
+def score_table(
+    model: DelayModel,
+    table: Table,
+    output: Path | str,
+    schema: Schema,
+    threshold: float,
+    version: str,
+    *,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ScoredFile:
+    """Score every row of `table` into `output` (CSV or Parquet), atomically.
+
+    By default the first chunk with a row that cannot be scored stops the run
+    and nothing is written. With `skip_invalid`, such rows go to
+    `<output>.rejected.csv` with their reasons and the rest are scored.
+    `progress` is told how many rows each scored chunk held.
+    """
+    output = Path(output)
+    file_kind(output)
+    if output.resolve() == table.path.resolve():
+        raise DataError(f"{output}: output would overwrite the input")
+    chunks = _counted(table.chunks(), progress)
+    source = str(table.path)
+    if not skip_invalid:
+        frames = score_chunks(model, chunks, schema, threshold, version, source=source)
+        return ScoredFile(output, write_chunks(output, frames), 0, None)
+    rejected_path = output.with_name(output.name + ".rejected.csv")
+    with io.atomic_path(rejected_path) as tmp, tmp.open("w", newline="") as handle:
+        sink = _CsvSink(handle, ["row", *table.columns, "reason"])
+        frames = score_chunks(model, chunks, schema, threshold, version, source=source, reject=sink)
+        rows = write_chunks(output, frames)
+    return ScoredFile(output, rows, sink.rows, rejected_path)
+
+
+def _counted(
+    chunks: Iterator[pd.DataFrame], progress: Callable[[int], None] | None
+) -> Iterator[pd.DataFrame]:
+    for chunk in chunks:
+        yield chunk
+        if progress is not None:
+            progress(len(chunk))

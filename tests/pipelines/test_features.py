@@ -79,7 +79,7 @@ def test_row_encoder_converts_aware_times_to_utc(deliveries, schema) -> None:
 
 def test_row_encoder_names_an_unknown_category(deliveries, schema) -> None:
     row = dict(deliveries(5).to_dict("records")[0], depot="ZZ9")
-    with pytest.raises(ValueError, match="'depot'.*ZZ9"):
+    with pytest.raises(ValueError, match=r"'depot'.*ZZ9"):
         RowEncoder(schema, FeatureEncoder.from_schema(schema)).encode([row])
 
 

@@ -32,3 +32,14 @@ def test_crash_inside_atomic_block_leaves_no_partial_file(tmp_path: Path) -> Non
         raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = io.write_text(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,131 @@
+"""Batch scoring adapter: a registered model scores a CSV or Parquet file, chunk by chunk.
+
+The model comes from the MLflow registry (an alias or a version number) and
+its decision threshold from that version's `threshold` tag, so a file is
+scored exactly as the evaluated model would score it. The scoring itself is
+`pipelines.predict`; this module only finds the model and shows progress.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from flows import tracking
+from pipelines.config import Runtime, load
+from pipelines.predict import CHUNK_ROWS, file_kind, open_table, score_table
+from pipelines.schema import build_schema
+
+
+class ModelNotFound(LookupError):
+    """No registry version carries the alias or number asked for, or it lacks its threshold."""
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    """One batch scoring run: rows written, time spent scoring, the model version used."""
+
+    rows: int
+    rejected: int
+    """Rows left out because they cannot be scored (only with skip_invalid)."""
+    seconds: float
+    """Wall time of reading, checking, scoring and writing; loading the model excluded."""
+    version: str
+    output: Path
+    rejected_path: Path | None
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows scored per second."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def find_version(
+    root: Path, runtime: Runtime, alias: str = "champion", version: str | None = None
+) -> tracking.RegisteredVersion:
+    """The registry version asked for (`version`, else `alias`); its threshold tag is checked."""
+    name = runtime.model_name
+    missing = (
+        f"model {name!r} has no version {version}"
+        if version
+        else f"no model has alias {alias!r}: run `mlops train` first"
+    )
+    uri = runtime.resolved_tracking_uri(root)
+    store = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if store is not None and not store.is_file():  # connecting would create an empty store
+        raise ModelNotFound(f"{missing} (there is no registry at {store})")
+    tracking.connect(root, runtime)
+    found = _by_number(name, version) if version else tracking.alias_version(name, alias)
+    if found is None:
+        raise ModelNotFound(missing)
+    try:
+        float(found.tags["threshold"])
+    except (KeyError, ValueError):
+        raise ModelNotFound(
+            f"{name} version {found.version} has no usable 'threshold' tag "
+            f"({found.tags.get('threshold')!r}): register models with `mlops train`"
+        ) from None
+    return found
+
+
+def _by_number(model_name: str, version: str) -> tracking.RegisteredVersion | None:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = MlflowClient().get_model_version(model_name, version)
+    except MlflowException:
+        return None
+    return tracking.RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
+
+
+def score_file(
+    root: Path,
+    input_path: Path,
+    output_path: Path,
+    *,
+    alias: str = "champion",
+    version: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    skip_invalid: bool = False,
+    quiet: bool = False,
+) -> ScoringResult:
+    """Score `input_path` into `output_path` with a registered model.
+
+    The input's type and columns and the output's type are checked before the
+    model is loaded. A progress bar goes to stderr when it is a terminal and
+    `quiet` is false.
+    """
+    schema = build_schema(load(root))
+    table = open_table(input_path, schema, chunk_rows)
+    file_kind(output_path)
+    runtime = Runtime()
+    registered = find_version(root, runtime, alias, version)
+    model = tracking.load_version(runtime.model_name, registered.version)
+    threshold = float(registered.tags["threshold"])
+    start = time.perf_counter()
+    with tqdm(
+        total=table.rows,
+        unit="rows",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
+    ) as bar:
+        scored = score_table(
+            model,
+            table,
+            output_path,
+            schema,
+            threshold,
+            registered.version,
+            skip_invalid=skip_invalid,
+            progress=bar.update,
+        )
+    seconds = time.perf_counter() - start
+    return ScoringResult(
+        scored.rows, scored.rejected, seconds, registered.version, output_path, scored.rejected_path
+    )
