@@ -185,6 +185,88 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    """Build the Bento from the registry's champion and challenger."""
+    from flows.package import package
+
+    result = package(args.root)
+    print(f"bento {result.bento} ({'unchanged' if result.reused else 'built'})")
+    for note in result.notes:
+        print(f"  {note}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the packaged Bento (or the source) on the embedded defaults."""
+    from flows.serving import run_foreground, serve_command
+
+    if not args.from_source:
+        cmd_package(args)  # unchanged registry and code: nothing is rebuilt
+    command = serve_command(args.root, args.host, args.port, args.from_source)
+    if command.created_keys:
+        print(f"created API and admin keys in {command.created_keys} (never commit it)")
+    url = f"http://{args.host}:{args.port}"
+    print(f"serving {command.target} at {url} (docs: {url}/docs); Ctrl-C stops it")
+    return run_foreground(command, args.root)
+
+
+def _show_policy(policy: dict[str, Any]) -> str:
+    weight = policy.get("challenger_weight") or 0
+    split = f", challenger weight {weight:.0%}" if policy["mode"] in ("ab", "canary") else ""
+    return (
+        f"mode {policy['mode']}{split}; champion v{policy['champion']}, "
+        f"challenger {'v' + policy['challenger'] if policy.get('challenger') else 'none'}"
+    )
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Show or change the running service's traffic policy (through its admin route)."""
+    from flows.serving import ServiceError, client_for, previous_champion
+
+    client = client_for(args.root, url=args.url)
+    reason = args.reason or f"mlops release {args.action}"
+    try:
+        if args.action == "status":
+            status = client.status(history=args.history)
+            print(_show_policy(status["policy"]))
+            for change in status["history"]:
+                print(
+                    f"  {change['changed_at'][:19]}  {change['changed_by']:<18} "
+                    f"{_show_policy(change['policy'])}  {change['reason']}"
+                )
+            return 0
+        if args.action == "promote":
+            current = client.status()["policy"]
+            if not current.get("challenger"):
+                print("error: no challenger to promote", file=sys.stderr)
+                return 2
+            policy = client.set_policy(
+                mode="champion",
+                champion=current["challenger"],
+                challenger=current["champion"],
+                reason=reason,
+            )
+        elif args.action == "rollback":
+            status = client.status(history=200)
+            current = status["policy"]
+            before = previous_champion(status["history"], current["champion"])
+            if before is None:
+                policy = client.set_policy(mode="champion", reason=reason)
+            else:
+                policy = client.set_policy(
+                    mode="champion", champion=before, challenger=current["champion"], reason=reason
+                )
+        else:
+            policy = client.set_policy(
+                mode=args.action, challenger_weight=args.weight, reason=reason
+            )
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if " 4" in str(exc) else 1
+    print(_show_policy(policy))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `mlops` argument parser."""
     parser = argparse.ArgumentParser(
@@ -236,6 +318,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scr.add_argument("--quiet", action="store_true", help="no progress bar")
     scr.set_defaults(func=cmd_score)
+
+    pkg = sub.add_parser("package", help="build the Bento: service + champion (+ challenger)")
+    pkg.set_defaults(func=cmd_package)
+
+    srv = sub.add_parser("serve", help="serve the packaged Bento locally (packages it if needed)")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=3000)
+    srv.add_argument("--from-source", action="store_true", help="serve services/ as it is now")
+    srv.set_defaults(func=cmd_serve)
+
+    rel = sub.add_parser("release", help="traffic policy of the running service")
+    rel.add_argument(
+        "action",
+        choices=["status", "champion", "shadow", "ab", "canary", "promote", "rollback"],
+        help="status | champion (champion only) | shadow | ab | canary | promote "
+        "(challenger becomes champion) | rollback (previous champion back at once)",
+    )
+    rel.add_argument("--weight", type=float, help="challenger share for ab / canary")
+    rel.add_argument("--reason", help="why (kept in the policy history)")
+    rel.add_argument("--history", type=int, default=10, help="changes shown by status")
+    rel.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
+    rel.set_defaults(func=cmd_release)
     return parser
 
 
@@ -258,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StageFailed):
             print(f"error: {exc}", file=sys.stderr)
             return 2 if exc.bad_input else 1
+        if type(exc).__name__ in ("PackageError", "ServiceError", "PinsError"):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         raise
 
 

@@ -48,11 +48,15 @@ def check_overrides(overrides: list[str], root: Path) -> None:
 
 
 @task
+EVALUATE_STAGE = "evaluate"
+
+
 def run_dvc_experiment(root: Path, overrides: list[str], name: str) -> str:
-    """`dvc exp run --temp`; returns the experiment's commit."""
+    """`dvc exp run --temp` up to evaluate (an experiment is never packaged); its commit."""
     args = ["exp", "run", "--temp", "-n", name]
     for item in overrides:
         args += ["-S", item]
+    args.append(EVALUATE_STAGE)
     done = dvc.dvc(*args, root=root)
     if done.returncode != 0:
         raise dvc.StageFailed(f"experiment {name}", done.returncode, done.stdout + done.stderr)

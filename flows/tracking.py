@@ -218,6 +218,23 @@ def alias_version(model_name: str, alias: str) -> RegisteredVersion | None:
     return RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
 
 
+def registry_state(model_name: str) -> dict[str, Any]:
+    """Which version each alias names, with what packaging needs: the package stage's input."""
+    state: dict[str, Any] = {"model_name": model_name}
+    for alias in ("champion", "challenger"):
+        found = alias_version(model_name, alias)
+        state[alias] = (
+            None
+            if found is None
+            else {
+                "version": found.version,
+                "fingerprint": found.tags.get(FINGERPRINT_TAG, ""),
+                "threshold": float(found.tags["threshold"]),
+            }
+        )
+    return state
+
+
 def register(model_uri: str, model_name: str, tags: dict[str, str]) -> str:
     """Create a registry version of `model_uri`; return its number."""
     import mlflow

@@ -125,6 +125,18 @@ def register(
     return Decision(chosen, alias, version, reasons)
 
 
+PACKAGE_STAGE = "package"
+REGISTRY_FILE = Path("reports") / "registry.json"
+
+
+@task
+def record_registry(root: Path, runtime: Runtime) -> dict[str, Any]:
+    """Write which versions the aliases name (the package stage's DVC dependency)."""
+    state = tracking.registry_state(runtime.model_name)
+    io.write_json(root / REGISTRY_FILE, state)
+    return state
+
+
 @flow(name="training", log_prints=True)
 def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutcome:
     """Reproduce the DVC pipeline, track the result, register it if its gates pass.
@@ -134,9 +146,15 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     """
     path = Path(root).resolve()
     config, runtime = load(path), Runtime()
-    runs = [run_stage(stage, path) for stage in dvc.stage_names(path)]
+    stages = dvc.stage_names(path)
+    runs = [run_stage(stage, path) for stage in stages if stage != PACKAGE_STAGE]
     tracked = track(path, config, runtime, None)
-    decision = register(path, config, runtime, tracked) if register_model else None
+    decision = None
+    if register_model:
+        decision = register(path, config, runtime, tracked)
+        record_registry(path, runtime)
+        if PACKAGE_STAGE in stages:
+            runs.append(run_stage(PACKAGE_STAGE, path))
     return TrainingOutcome(
         stages=runs,
         evaluation=io.read_json(path / "metrics" / "evaluation.json"),

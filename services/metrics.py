@@ -25,10 +25,25 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def use_process_local_values() -> None:
+    """Keep metric values in memory even though `bentoml serve` set PROMETHEUS_MULTIPROC_DIR.
+
+    BentoML sets that directory for its own metrics, which the service switches
+    off. File-backed values cost 50-150 us per request and cannot clear labels;
+    each service process answers its own /metrics, so memory is right. Call it in
+    the service process before any metric is created.
+    """
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    os.environ.pop("prometheus_multiproc_dir", None)
+    values.ValueClass = values.MutexValue
 
 
 class ServingMetrics:

@@ -41,8 +41,8 @@ class ServedModel:
         return self.rows.encode(rows)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Delay probability per row of the matrix."""
-        return self.model.predict_matrix(matrix)
+        """Delay probability per row of the matrix (one LightGBM thread: see predict_matrix)."""
+        return self.model.predict_matrix(matrix, threads=1)
 
     def reasons(self, matrix: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         """The k features that raise each row's risk the most."""

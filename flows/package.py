@@ -1,0 +1,194 @@
+"""Package: the registry's champion (and challenger, when there is one) plus the service as a Bento.
+
+The models go into the BentoML model store under tags made of their registry
+version and training fingerprint, and the Bento's version is a hash of those
+tags and of every file it ships, so the same inputs always give the same tags
+and packaging twice builds nothing new. Also the `package` DVC stage:
+`python -m flows.package` (exit 2 when there is nothing valid to package).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import version as installed
+from pathlib import Path
+from typing import Any
+
+from pipelines import io
+from pipelines.config import ConfigError, Runtime, load
+
+BENTO_NAME = "parcel-delay-service"
+SERVICE = "services.bento_service:DelayService"
+PINS_FILE = Path("services") / "model_pins.json"
+REPORT_FILE = Path("reports") / "package.json"
+INCLUDE = ["services/*.py", str(PINS_FILE), "pipelines/**/*.py", "params.yaml", "project.yaml"]
+PACKAGES = [
+    "bentoml",
+    "fastapi",
+    "lightgbm",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pydantic",
+    "pydantic-settings",
+    "prometheus-client",
+    "sqlalchemy",
+    "psycopg",
+    "psycopg-binary",
+    "pyyaml",
+    "joblib",
+]
+
+
+class PackageError(ValueError):
+    """Nothing valid to package (no champion, or the registry disagrees with registry.json)."""
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """What the package step built or found: the Bento and the models pinned in it."""
+
+    bento: str
+    models: dict[str, dict[str, Any]]
+    """Role -> {tag, version, threshold}."""
+    reused: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def model_tag(model_name: str, version: str, fingerprint: str) -> str:
+    """The BentoML model tag of a registry version: stable for the same version and training."""
+    return f"{model_name}:v{version}-{(fingerprint or 'nofp')[:12]}".lower()
+
+
+def store_model(model_name: str, entry: dict[str, Any]) -> tuple[str, bool]:
+    """Copy a registry version into the BentoML model store unless it is there; (tag, created)."""
+    import bentoml
+
+    from flows import tracking
+
+    tag = model_tag(model_name, entry["version"], entry.get("fingerprint", ""))
+    try:
+        bentoml.models.get(tag)
+        return tag, False
+    except bentoml.exceptions.NotFound:
+        pass
+    model = tracking.load_version(model_name, entry["version"])
+    metadata = {
+        "registry_model": model_name,
+        "registry_version": entry["version"],
+        "threshold": float(entry["threshold"]),
+        "fingerprint": entry.get("fingerprint", ""),
+        "family": model.name,
+        "features": model.feature_names,
+    }
+    with bentoml.models.create(
+        tag, labels={"registry_version": entry["version"]}, metadata=metadata
+    ) as m:
+        io.write_joblib(Path(m.path) / "model.joblib", model)
+    return tag, True
+
+
+def _content_hash(root: Path, pins: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(pins, sort_keys=True).encode())
+    files = sorted(
+        {p for pattern in INCLUDE if pattern != str(PINS_FILE) for p in root.glob(pattern)}
+    )
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
+    """Build the Bento with these pins (or find the identical one); (tag, reused)."""
+    import bentoml
+
+    version = _content_hash(root, pins)
+    tag = f"{BENTO_NAME}:{version}"
+    try:
+        bentoml.bentos.get(tag)
+        return tag, True
+    except bentoml.exceptions.NotFound:
+        pass
+    pins_path = root / PINS_FILE
+    io.write_json(pins_path, {role: p["tag"] if p else None for role, p in pins.items()})
+    try:
+        bento = bentoml.bentos.build(
+            SERVICE,
+            name=BENTO_NAME,
+            version=version,
+            build_ctx=str(root),
+            include=INCLUDE,
+            exclude=["**/__pycache__", "tests/", "data/", ".venv/"],
+            labels={role: f"v{p['version']}" if p else "none" for role, p in pins.items()},
+            python={
+                "packages": [f"{p}=={installed(p)}" for p in PACKAGES],
+                "lock_packages": False,
+            },
+            docker={"python_version": "3.11"},
+        )
+    finally:
+        pins_path.unlink(missing_ok=True)
+    return str(bento.tag), False
+
+
+def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
+    """Pin the registry's champion and challenger into a Bento; write reports/package.json."""
+    from flows import tracking
+
+    root = Path(root).resolve()
+    runtime = runtime or Runtime()
+    load(root)  # the Bento ships params.yaml and project.yaml: refuse broken ones here
+    tracking.connect(root, runtime)
+    state = tracking.registry_state(runtime.model_name)
+    if state["champion"] is None:
+        raise PackageError(
+            f"no version of {runtime.model_name!r} has the alias 'champion': "
+            "run `mlops train` first"
+        )
+    notes: list[str] = []
+    pins: dict[str, dict[str, Any] | None] = {}
+    for role in ("champion", "challenger"):
+        entry = state[role]
+        if entry is None:
+            pins[role] = None
+            continue
+        tag, created = store_model(runtime.model_name, entry)
+        notes.append(
+            f"{role}: v{entry['version']} {'stored as' if created else 'already in store as'} {tag}"
+        )
+        pins[role] = {"tag": tag, "version": entry["version"], "threshold": entry["threshold"]}
+    bento, reused = build_bento(root, pins)
+    result = Packaged(
+        bento=bento, models={k: v for k, v in pins.items() if v}, reused=reused, notes=notes
+    )
+    io.write_json(
+        root / REPORT_FILE, {"bento": result.bento, "models": result.models, "service": SERVICE}
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """DVC stage entry point: package from the project in the current directory."""
+    from flows.cli import prepare_env
+
+    prepare_env(Path.cwd())
+    try:
+        result = package(Path.cwd())
+    except (PackageError, ConfigError) as exc:
+        print(f"package: {exc}", file=sys.stderr)
+        return 2
+    print(f"bento {result.bento} ({'unchanged' if result.reused else 'built'})")
+    for note in result.notes:
+        print(f"  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
