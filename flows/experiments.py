@@ -47,10 +47,10 @@ def check_overrides(overrides: list[str], root: Path) -> None:
             node = node[part]
 
 
-@task
 EVALUATE_STAGE = "evaluate"
 
 
+@task
 def run_dvc_experiment(root: Path, overrides: list[str], name: str) -> str:
     """`dvc exp run --temp` up to evaluate (an experiment is never packaged); its commit."""
     args = ["exp", "run", "--temp", "-n", name]

@@ -21,7 +21,15 @@ from pipelines.schema import Schema, build_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PROJECT_FILES = ("pipelines", "flows", "services", "dvc.yaml", "params.yaml", "project.yaml", "pyproject.toml")
+PROJECT_FILES = (
+    "pipelines",
+    "flows",
+    "services",
+    "dvc.yaml",
+    "params.yaml",
+    "project.yaml",
+    "pyproject.toml",
+)
 
 
 @pytest.fixture(scope="session")
