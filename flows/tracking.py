@@ -22,6 +22,7 @@ from pipelines.config import Config, Runtime
 from pipelines.model import DelayModel
 
 FINGERPRINT_TAG = "mlops.fingerprint"
+REFERENCE_DIR, REFERENCE_FILE = "reference", "reference.parquet"
 EXPERIMENT_TAG = "mlops.experiment"
 PIP_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "lightgbm", "pandas", "numpy")]
 
@@ -109,6 +110,7 @@ def _log_candidate(
     example: pd.DataFrame,
     path: Path,
     tags: dict[str, str],
+    reference: pd.DataFrame | None = None,
 ) -> tuple[str, str]:
     import mlflow
     from mlflow.models import infer_signature
@@ -137,7 +139,19 @@ def _log_candidate(
             input_example=example,
             pip_requirements=PIP_REQUIREMENTS,
         )
+        if reference is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                io.write_parquet(Path(tmp) / REFERENCE_FILE, reference)
+                mlflow.log_artifact(str(Path(tmp) / REFERENCE_FILE), REFERENCE_DIR)
         return run.info.run_id, info.model_uri
+
+
+def reference_sample(root: Path, config: Config, model: DelayModel) -> pd.DataFrame:
+    """The drift reference kept with a model: a sample of its training rows and their scores."""
+    train = pd.read_parquet(root / "data" / "split" / "train.parquet")
+    rows = min(len(train), config.project.monitoring.reference_rows)
+    sample = train.sample(n=rows, random_state=config.params.train.seed).sort_index()
+    return sample.assign(delay_probability=model.predict_proba(sample))
 
 
 def log_training(
@@ -183,7 +197,10 @@ def log_training(
                 .head(3)
                 .astype(dict.fromkeys(model.encoder.categorical, str))
             )
-            runs[name], uris[name] = _log_candidate(name, model, cand, example, path, tags)
+            reference = reference_sample(root, config, model) if name == chosen else None
+            runs[name], uris[name] = _log_candidate(
+                name, model, cand, example, path, tags, reference
+            )
         trials = root / "reports" / "trials.csv"
         if trials.is_file():
             for row in pd.read_csv(trials).to_dict("records"):
@@ -233,6 +250,31 @@ def registry_state(model_name: str) -> dict[str, Any]:
             }
         )
     return state
+
+
+class ReferenceNotFound(LookupError):
+    """A model version has no drift reference in the registry."""
+
+
+def load_reference(model_name: str, version_number: str) -> pd.DataFrame:
+    """The training rows (and scores) a registry version was trained on: its drift reference."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run_id = MlflowClient().get_model_version(model_name, version_number).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"{REFERENCE_DIR}/{REFERENCE_FILE}", dst_path=tmp
+            )
+            return pd.read_parquet(local)
+    except (MlflowException, OSError) as exc:
+        raise ReferenceNotFound(
+            f"{model_name} v{version_number}: no drift reference ({REFERENCE_DIR}/"
+            f"{REFERENCE_FILE}) in its training run: retrain it with this version of the "
+            f"project ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
 
 
 def register(model_uri: str, model_name: str, tags: dict[str, str]) -> str:

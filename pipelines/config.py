@@ -266,6 +266,41 @@ class Release(_Frozen):
     """How a challenger reaches customers; p99 guardrails use requirements.latency_budget_ms."""
 
     canary: Canary = Field(default_factory=Canary)
+    shadow_requests: Annotated[int, Field(ge=1)] = 500
+    """Requests the challenger scores in shadow before it may answer anyone."""
+    min_agreement: Ratio = 0.8
+    """Shadow: share of requests where both models make the same decision, at least."""
+    ab_weight: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    min_labelled_per_variant: Annotated[int, Field(ge=10)] = 300
+    """A/B: labelled outcomes each variant needs before the test is run."""
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    """Error rate of the A/B decision (one-sided non-inferiority test on live recall)."""
+    non_inferiority_margin: Ratio = 0.02
+    """The challenger may be this much worse in live recall and still be promoted."""
+
+
+class Retrain(_Frozen):
+    """When monitoring asks for a new model."""
+
+    drift_windows: Annotated[int, Field(ge=1)] = 2
+    """Retrain after this many consecutive windows with dataset drift..."""
+    min_labelled: Annotated[int, Field(ge=1)] = 200
+    """...or when live recall on at least this many labelled rows is under the recall floor."""
+
+
+class Monitoring(_Frozen):
+    """Drift and live quality of the served model, per window of the prediction log."""
+
+    window_minutes: Annotated[float, Field(gt=0)] = 60
+    min_rows: Annotated[int, Field(ge=1)] = 200
+    """A window with fewer predictions is reported as stale, not scored."""
+    drift_share: Ratio = 0.3
+    """Dataset drift when at least this share of the features drifted."""
+    reference_rows: Annotated[int, Field(ge=100)] = 50_000
+    """Rows of the training data kept with each model as its drift reference."""
+    max_report_rows: Annotated[int, Field(ge=1000)] = 100_000
+    """Larger windows are sampled to this size for the Evidently report."""
+    retrain: Retrain = Field(default_factory=Retrain)
 
 
 class Project(_Frozen):
@@ -276,6 +311,7 @@ class Project(_Frozen):
     framing: Framing
     acceptance: Acceptance
     release: Release = Field(default_factory=Release)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
 
 
 # ------------------------------------------------------------ runtime profile

@@ -8,6 +8,7 @@ models. Every bad request is answered 4xx with the field named, never 500.
 # No `from __future__ import annotations` here: the routes' body types are built
 # at run time from the schema, and FastAPI must see them as objects, not strings.
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.auth import Keys
 from services.policy import TrafficPolicy
 from services.request_models import (
     BatchPrediction,
+    ChallengerUpdate,
     PolicyUpdate,
     Prediction,
     batch_model,
@@ -30,6 +32,7 @@ from services.request_models import (
     feedback_model,
 )
 from services.router import Answer, PolicyError, Router
+from services.served_model import ServedModel
 
 
 @dataclass
@@ -38,7 +41,8 @@ class ServiceState:
 
     router: Router | None = None
     keys: Keys | None = None
-    metrics_registry: Any = None
+    load_model: Callable[[str], ServedModel] | None = None
+    """Loads a packaged model by its store tag (our own model store only, never request data)."""
 
 
 class BodyLimit:
@@ -267,6 +271,27 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
             raise HTTPException(422, errors) from None
         try:
             applied = r.set_policy(policy, update.changed_by, update.reason)
+        except PolicyError as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"policy": applied.model_dump()}
+
+    @app.put("/admin/models/challenger", tags=["admin"])
+    def put_challenger(update: ChallengerUpdate, request: Request) -> dict[str, Any]:
+        """Load a packaged model as challenger without a restart (admin key); champion-only."""
+        authorize(request, admin=True)
+        r = router()
+        if state.load_model is None:
+            raise HTTPException(501, "this service cannot load models at run time")
+        try:
+            served = state.load_model(update.tag)
+        except LookupError as exc:
+            raise HTTPException(404, f"no packaged model {update.tag!r}: {exc}") from None
+        except ValueError as exc:
+            raise HTTPException(409, f"model {update.tag!r} cannot serve: {exc}") from None
+        try:
+            applied = r.load_challenger(
+                served, update.changed_by, update.reason or "new challenger"
+            )
         except PolicyError as exc:
             raise HTTPException(409, str(exc)) from None
         return {"policy": applied.model_dump()}

@@ -24,9 +24,10 @@ import bentoml
 from pipelines.config import Runtime, load
 from pipelines.schema import build_schema
 from services.app import ServiceState, create_app
-from services.assembly import assemble
+from services.assembly import assemble, load_served
 from services.metrics import use_process_local_values
 from services.pins import resolve_pins
+from services.served_model import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class DelayService:
             refs["challenger"] = self.challenger_ref
         state_root = Path(os.environ.get("MLOPS_STATE_ROOT", Path.cwd()))
         STATE.router, STATE.keys = assemble(CONFIG, SCHEMA, refs, Runtime(), state_root)
+        STATE.load_model = self.load_packaged
+
+    @staticmethod
+    def load_packaged(tag: str) -> ServedModel:
+        """A model from this machine's BentoML store (written by `mlops package`)."""
+        try:
+            ref = bentoml.models.get(tag)
+        except bentoml.exceptions.NotFound as exc:
+            raise LookupError(str(exc)) from None
+        return load_served(ref, SCHEMA)
 
     def __is_ready__(self) -> bool:
         """Ready once the models are loaded and the router runs."""

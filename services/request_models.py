@@ -117,3 +117,15 @@ class PolicyUpdate(BaseModel):
     challenger: Id | None = None
     reason: str = Field("", max_length=500)
     changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin-api"
+
+
+class ChallengerUpdate(BaseModel):
+    """A packaged model (BentoML store tag, from reports/package.json) to hold as challenger."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: Annotated[
+        str, Field(min_length=3, max_length=200, pattern=r"^[a-z0-9][a-z0-9._-]*:[a-z0-9._-]+$")
+    ]
+    reason: str = Field("", max_length=500)
+    changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin-api"

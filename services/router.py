@@ -360,6 +360,21 @@ class Router:
         )
         self.metrics.feedback.labels(str(int(outcome))).inc()
 
+    def load_challenger(self, served: ServedModel, changed_by: str, reason: str) -> TrafficPolicy:
+        """Hold a newly packaged model as challenger, champion-only until a release starts.
+
+        The model joins the loaded ones (the current champion keeps answering
+        throughout), so a release needs no restart.
+        """
+        current = self._policy
+        if served.version == current.champion:
+            raise PolicyError(f"version {served.version} is already the champion")
+        self.models = {**self.models, served.version: served}
+        policy = TrafficPolicy(
+            mode="champion", champion=current.champion, challenger=served.version
+        )
+        return self.set_policy(policy, changed_by, reason)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait for shadow work, then for the log: True when everything so far is written."""
         return self._shadow.wait_idle(timeout) and self.log.flush(timeout)

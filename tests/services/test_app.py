@@ -175,3 +175,36 @@ def test_admin_changes_policy_and_history_records_it(client) -> None:
 def test_bad_policy_changes_are_refused(client, update, status) -> None:
     assert client.put("/admin/policy", json=update, headers=ADMIN).status_code == status
     assert client.get("/ready").json()["mode"] == "champion"
+
+
+def test_a_packaged_model_becomes_challenger_without_restart(schema, make_router, trained, body):
+    from services.served_model import ServedModel
+
+    router = make_router(challenger=None)
+
+    def load(tag: str) -> ServedModel:
+        if tag != "parcel-delay:v7-abc":
+            raise LookupError("not in the store")
+        return ServedModel.build("7", 0.4, trained["logreg"], schema)
+
+    state = ServiceState(router=router, keys=KEYS, load_model=load)
+    with TestClient(create_app(schema, ServeParams(), state)) as client:
+        missing = client.put("/admin/models/challenger", json={"tag": "x:y"}, headers=ADMIN)
+        assert missing.status_code == 404
+        bad = client.put("/admin/models/challenger", json={"tag": "../etc"}, headers=ADMIN)
+        assert bad.status_code == 422
+        got = client.put(
+            "/admin/models/challenger", json={"tag": "parcel-delay:v7-abc"}, headers=ADMIN
+        )
+        assert got.status_code == 200, got.text
+        assert got.json()["policy"]["challenger"] == "7"
+        assert (
+            client.put("/admin/policy", json={"mode": "shadow"}, headers=ADMIN).status_code == 200
+        )
+        assert client.post("/predict", json=body, headers=CLIENT).json()["variant"] == "champion"
+        assert (
+            client.put(
+                "/admin/models/challenger", json={"tag": "parcel-delay:v7-abc"}, headers=CLIENT
+            ).status_code
+            == 403
+        )
