@@ -50,6 +50,8 @@ class DataParams(_Frozen):
 
     source: Literal["generator", "file"]
     path: str | None = None
+    labelled_dir: str | None = "data/source/labelled"
+    """Labelled production rows (Parquet) that monitoring exports for retraining; appended."""
     id_column: str
     time_column: str
     key_column: str | None = None

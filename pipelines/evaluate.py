@@ -299,7 +299,11 @@ def evaluate_candidates(
     )
     oracle = None
     if schema.oracle_column and schema.oracle_column in splits.holdout.columns:
-        oracle = float(roc_auc_score(y_hold, splits.holdout[schema.oracle_column]))
+        known = splits.holdout[schema.oracle_column].notna().to_numpy()  # production rows lack it
+        if known.any() and len(np.unique(y_hold[known])) == 2:
+            oracle = float(
+                roc_auc_score(y_hold[known], splits.holdout[schema.oracle_column][known])
+            )
     return Evaluation(candidates=reports, chosen=chosen, verdict=verdict, oracle_roc_auc=oracle)
 
 

@@ -66,4 +66,24 @@ def load_batch(
         assert data.path is not None  # checked by DataParams
         path = Path(data.path)
         frame = read_table(path if path.is_absolute() else Path(root) / path)
-    return parse_time(frame, schema)
+    frame = parse_time(frame, schema)
+    labelled = read_labelled(data, schema, root)
+    if labelled is not None:
+        frame = pd.concat([frame, labelled], ignore_index=True)
+    return frame
+
+
+def read_labelled(data: DataParams, schema: Schema, root: Path | str = ".") -> pd.DataFrame | None:
+    """Production rows with their true outcome, exported by monitoring; None when there are none."""
+    if not data.labelled_dir:
+        return None
+    folder = Path(root) / data.labelled_dir
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return None
+    frames = [parse_time(read_table(f), schema) for f in files]
+    for path, frame in zip(files, frames, strict=True):
+        missing = sorted(set(schema.required_columns) - set(frame.columns))
+        if missing:
+            raise DataError(f"{path}: labelled rows lack columns {missing}")
+    return pd.concat(frames, ignore_index=True)

@@ -38,3 +38,32 @@ def test_unparseable_time_is_left_for_validation(deliveries, schema) -> None:
     frame.loc[1, "pickup_time"] = "yesterday-ish"
     out = parse_time(frame, schema)
     assert out["pickup_time"].dtype == object
+
+
+def test_labelled_production_rows_are_appended(tmp_path: Path, deliveries, schema, config) -> None:
+    from pipelines.ingest import read_labelled
+
+    folder = tmp_path / "data" / "source" / "labelled"
+    folder.mkdir(parents=True)
+    rows = deliveries(30, seed=2).drop(columns=["true_delay_prob"])
+    rows.assign(pickup_time=rows["pickup_time"].astype(str)).to_parquet(folder / "a.parquet")
+    got = read_labelled(config.params.data, schema, tmp_path)
+    assert got is not None
+    assert len(got) == 30
+    assert pd.api.types.is_datetime64_any_dtype(got["pickup_time"])
+
+
+def test_labelled_rows_without_the_target_are_refused(tmp_path: Path, deliveries, schema, config):
+    from pipelines.ingest import read_labelled
+
+    folder = tmp_path / "data" / "source" / "labelled"
+    folder.mkdir(parents=True)
+    deliveries(10).drop(columns=["delayed"]).to_parquet(folder / "b.parquet")
+    with pytest.raises(DataError, match=r"b\.parquet.*delayed"):
+        read_labelled(config.params.data, schema, tmp_path)
+
+
+def test_no_labelled_folder_means_nothing_appended(tmp_path: Path, schema, config) -> None:
+    from pipelines.ingest import read_labelled
+
+    assert read_labelled(config.params.data, schema, tmp_path) is None
