@@ -97,9 +97,7 @@ def register(
     for existing in ("champion", "challenger"):
         current = tracking.alias_version(runtime.model_name, existing)
         if current is not None and current.tags.get(tracking.FINGERPRINT_TAG) == fp:
-            return Decision(
-                chosen, existing, current.version, ["already registered: nothing changed"]
-            )
+            return Decision(chosen, existing, current.version, [ALREADY])
     gate_verdict = verdict_from_dict(evaluation["gate"])
     if not gate_verdict.passed:
         return Decision(chosen, None, None, gate_verdict.failures)
@@ -126,6 +124,8 @@ def register(
 
 
 PACKAGE_STAGE = "package"
+CHALLENGER_EVENT = "mlops.challenger.ready"
+ALREADY = "already registered: nothing changed"
 REGISTRY_FILE = Path("reports") / "registry.json"
 
 
@@ -135,6 +135,22 @@ def record_registry(root: Path, runtime: Runtime) -> dict[str, Any]:
     state = tracking.registry_state(runtime.model_name)
     io.write_json(root / REGISTRY_FILE, state)
     return state
+
+
+def announce_challenger(root: Path, decision: Decision, model_name: str) -> None:
+    """Emit the event the release deployment's trigger listens for: a challenger is packaged."""
+    from prefect.events import emit_event
+
+    packaged = io.read_json(root / "reports" / "package.json")
+    emit_event(
+        event=CHALLENGER_EVENT,
+        resource={"prefect.resource.id": f"mlops.model.{model_name}", "mlops.model": model_name},
+        payload={
+            "version": decision.version,
+            "tag": packaged["models"]["challenger"]["tag"],
+            "bento": packaged["bento"],
+        },
+    )
 
 
 @flow(name="training", log_prints=True)
@@ -155,6 +171,8 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
         record_registry(path, runtime)
         if PACKAGE_STAGE in stages:
             runs.append(run_stage(PACKAGE_STAGE, path))
+            if decision.alias == "challenger" and decision.reasons[:1] != [ALREADY]:
+                announce_challenger(path, decision, runtime.model_name)
     return TrainingOutcome(
         stages=runs,
         evaluation=io.read_json(path / "metrics" / "evaluation.json"),
