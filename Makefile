@@ -18,7 +18,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help env demo test lint fmt typecheck unit integration mlflow-ui benchmark clean
+.PHONY: help env demo test lint fmt typecheck unit integration test-tools mlflow-ui benchmark clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +34,7 @@ env: $(SYNCED) ## create .venv from uv.lock (installs uv when missing)
 demo: env ## train on the embedded defaults: DVC stages, MLflow tracking, gate, registry
 	$(BIN)/mlops train
 
-test: env ## lint, format check, import contracts, types, then every test
+test: env test-tools ## lint, format check, import contracts, types, then every test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -54,14 +54,22 @@ fmt: env ## format and auto-fix
 unit: env ## fast tests only (no integration, no e2e)
 	$(BIN)/python -m pytest -m "not integration and not e2e"
 
-integration: env ## integration and end-to-end tests only
+integration: env test-tools ## integration and end-to-end tests only
 	$(BIN)/python -m pytest -m "integration or e2e"
+
+test-tools: ## Prometheus, promtool and the Pushgateway for the infra tests (apt, when missing)
+	@command -v prometheus >/dev/null && command -v prometheus-pushgateway >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q \
+		&& $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus prometheus-pushgateway; }
 
 mlflow-ui: env ## browse runs and the registry at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
-benchmark: env ## pipeline timings on 100k and 1M rows (prints JSON; takes minutes)
+benchmark: env ## pipeline, batch-scoring and serving benchmarks (each prints JSON; takes minutes)
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python benchmarks/serving.py
 
 clean: ## remove tool state and pipeline outputs (DVC cache and MLflow store are kept)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache data/raw data/validated data/features data/split \

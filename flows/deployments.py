@@ -37,6 +37,7 @@ def build_deployments(root: Path, schedule_monitoring: bool = True) -> list[Any]
         name="retrain",
         parameters=params,
         description="Retrain on the source data plus the labelled production rows.",
+        concurrency_limit=1,  # one training run at a time works on the checkout
         triggers=[
             DeploymentEventTrigger(
                 name="retrain on monitoring request", expect={RETRAIN_EVENT}, match=MODEL_RESOURCE
@@ -54,6 +55,7 @@ def build_deployments(root: Path, schedule_monitoring: bool = True) -> list[Any]
         name="on-challenger",
         parameters=params,
         description="Shadow, then A/B, then promote or reject the new challenger.",
+        concurrency_limit=1,
         triggers=[
             DeploymentEventTrigger(
                 name="release a new challenger", expect={CHALLENGER_EVENT}, match=MODEL_RESOURCE

@@ -1,6 +1,6 @@
 """Prefect monitoring flow: a window of the prediction log -> drift, live quality, metrics, retrain.
 
-Each run writes its own directory (monitoring/windows/<run id>/summary.json and
+Each run writes its own directory (state/monitoring/windows/<run id>/summary.json and
 drift.html), appends to the history under a file lock, then replaces the
 exported metrics atomically: a crashed run leaves the previous reports and
 metrics as they were, and two runs at once never write the same file.
@@ -30,11 +30,13 @@ from pipelines.config import Config, Runtime, load
 from pipelines.schema import Schema, build_schema
 from services.prediction_log import PredictionLog, default_url
 
-MONITORING_DIR = Path("monitoring")
+STATE_DIR = Path("state")
+"""Run-time state of the loop (git-ignored): monitoring windows, exported metrics, releases."""
+MONITORING_DIR = STATE_DIR / "monitoring"
 WINDOWS_DIR = MONITORING_DIR / "windows"
 HISTORY_FILE = MONITORING_DIR / "history.jsonl"
 REFERENCES_DIR = MONITORING_DIR / "references"
-METRICS_DIR = MONITORING_DIR / "metrics"
+METRICS_DIR = STATE_DIR / "metrics"
 LABELLED_FILE = "production.parquet"
 RETRAIN_EVENT = "mlops.retrain.requested"
 

@@ -171,6 +171,11 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        metric(request.url.path.strip("/") or "root", 500, time.perf_counter())
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
     @app.post("/predict", response_model=Prediction, tags=["predict"])
     async def predict(body: delivery, request: Request, reasons: bool = False) -> Any:  # type: ignore[valid-type]
         """Delay probability of one delivery; `?reasons=true` adds the top features."""

@@ -208,3 +208,21 @@ def test_a_packaged_model_becomes_challenger_without_restart(schema, make_router
             ).status_code
             == 403
         )
+
+
+def test_a_failing_champion_is_a_counted_500(schema, make_router, body) -> None:
+    from tests.services.faulty_models import Exploding
+
+    from pipelines.model import DelayModel
+    from services.served_model import ServedModel
+
+    router = make_router()
+    broken = DelayModel("lgbm", Exploding(), router.models["1"].model.encoder)
+    router.models["1"] = ServedModel.build("1", 0.5, broken, schema)  # the artefact breaks
+    state = ServiceState(router=router, keys=KEYS)
+    with TestClient(create_app(schema, ServeParams(), state), raise_server_exceptions=False) as c:
+        got = c.post("/predict", json=body, headers=CLIENT)
+        assert got.status_code == 500
+        assert got.json() == {"detail": "internal error"}
+        text = c.get("/metrics").text
+    assert 'mlops_requests_total{route="predict",status="500"} 1.0' in text
