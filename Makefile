@@ -18,7 +18,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help env demo test lint fmt typecheck unit integration test-tools mlflow-ui benchmark clean
+.PHONY: help env demo train test lint fmt typecheck unit integration test-tools mlflow-ui benchmark clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,7 +31,10 @@ $(SYNCED): pyproject.toml uv.lock
 
 env: $(SYNCED) ## create .venv from uv.lock (installs uv when missing)
 
-demo: env ## train on the embedded defaults: DVC stages, MLflow tracking, gate, registry
+demo: env ## the whole loop on embedded defaults: train, serve, drift, retrain, shadow, A/B, decision
+	$(BIN)/mlops demo
+
+train: env ## the training flow only: DVC stages, MLflow tracking, gate, registry, package
 	$(BIN)/mlops train
 
 test: env test-tools ## lint, format check, import contracts, types, then every test
@@ -70,6 +73,7 @@ benchmark: env ## pipeline, batch-scoring and serving benchmarks (each prints JS
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/drift.py
 
 clean: ## remove tool state and pipeline outputs (DVC cache and MLflow store are kept)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache data/raw data/validated data/features data/split \

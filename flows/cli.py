@@ -7,6 +7,7 @@ needs when it runs, so `mlops --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -219,9 +220,53 @@ def _show_policy(policy: dict[str, Any]) -> str:
     )
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Send simulated deliveries, then their true outcomes, to the running service."""
+    from flows.simulate import simulate
+    from pipelines.config import Runtime
+    from services.auth import load_keys
+
+    runtime = Runtime()
+    try:
+        result = simulate(
+            args.url or runtime.service_url,
+            load_keys(runtime, args.root).api_key,
+            args.scenario,
+            args.rate,
+            args.duration,
+            args.feedback_delay,
+            args.label_share,
+            args.seed,
+            root=args.root,
+            concurrency=args.concurrency,
+            progress=print,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0 if result.answered else 1
+
+
+def cmd_release_run(args: argparse.Namespace) -> int:
+    """Run the release flow on the service's challenger; print where it ended and why."""
+    from flows.release import describe_state, release_flow
+
+    state = release_flow(
+        root=str(args.root),
+        url=args.url,
+        poll_seconds=args.poll_seconds,
+        timeout_minutes=args.timeout_minutes,
+    )
+    print("\n".join(describe_state(state)))
+    return 0 if state["stage"] in ("promoted", "rejected") else 1
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     """Show or change the running service's traffic policy (through its admin route)."""
-    from flows.serving import ServiceError, client_for, previous_champion
+    if args.action == "run":
+        return cmd_release_run(args)
+    from flows.serving import ServiceError, client_for
 
     client = client_for(args.root, url=args.url)
     reason = args.reason or f"mlops release {args.action}"
@@ -234,6 +279,9 @@ def cmd_release(args: argparse.Namespace) -> int:
                     f"  {change['changed_at'][:19]}  {change['changed_by']:<18} "
                     f"{_show_policy(change['policy'])}  {change['reason']}"
                 )
+            from flows.release import STATE_FILE, describe_state, read_state
+
+            print("\n".join(describe_state(read_state(args.root / STATE_FILE))))
             return 0
         if args.action == "promote":
             current = client.status()["policy"]
@@ -246,16 +294,15 @@ def cmd_release(args: argparse.Namespace) -> int:
                 challenger=current["champion"],
                 reason=reason,
             )
-        elif args.action == "rollback":
-            status = client.status(history=200)
-            current = status["policy"]
-            before = previous_champion(status["history"], current["champion"])
-            if before is None:
-                policy = client.set_policy(mode="champion", reason=reason)
-            else:
-                policy = client.set_policy(
-                    mode="champion", champion=before, challenger=current["champion"], reason=reason
-                )
+        elif args.action == "rollback":  # the registry follows when a release promoted
+            from flows.release import STATE_FILE, MlflowRegistry, rollback
+            from pipelines.config import Runtime
+
+            policy, notes = rollback(
+                client, lambda: MlflowRegistry(args.root, Runtime()), args.root / STATE_FILE, reason
+            )
+            for note in notes:
+                print(note)
         else:
             policy = client.set_policy(
                 mode=args.action, challenger_weight=args.weight, reason=reason
@@ -265,6 +312,56 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 2 if " 4" in str(exc) else 1
     print(_show_policy(policy))
     return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Run the monitoring flow on the latest window of the prediction log."""
+    from flows.monitoring import format_summary, monitoring_flow
+
+    outcome = monitoring_flow(
+        root=str(args.root),
+        window_minutes=args.minutes,
+        end=args.end,
+        request_retrain=not args.no_retrain,
+    )
+    print(format_summary(outcome.summary, outcome.labelled_rows_exported))
+    print(f"report: {outcome.report_dir}")
+    return 0
+
+
+def cmd_exporter(args: argparse.Namespace) -> int:
+    """Serve the monitoring metrics for Prometheus until interrupted."""
+    from flows.monitoring import METRICS_DIR
+    from monitoring.exporter import serve_exporter
+
+    directory = args.root / METRICS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    print(f"monitoring metrics from {directory} at http://{args.host}:{args.port}/metrics")
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_exporter(directory, args.host, args.port)
+    return 0
+
+
+def cmd_orchestrate(args: argparse.Namespace) -> int:
+    """Serve the retrain, monitoring and release deployments with their triggers."""
+    if not os.environ.get("PREFECT_API_URL"):
+        print(
+            "error: set PREFECT_API_URL to a Prefect server (`prefect server start`): "
+            "events and automations need one that outlives this process",
+            file=sys.stderr,
+        )
+        return 2
+    from flows.deployments import serve_deployments
+
+    serve_deployments(args.root, schedule_monitoring=not args.no_schedule)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole loop on the embedded defaults, with a timeline."""
+    from flows.demo import run_demo
+
+    return run_demo(args.root, rate=args.rate, phase_seconds=args.phase, scenario=args.scenario)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,15 +428,59 @@ def build_parser() -> argparse.ArgumentParser:
     rel = sub.add_parser("release", help="traffic policy of the running service")
     rel.add_argument(
         "action",
-        choices=["status", "champion", "shadow", "ab", "canary", "promote", "rollback"],
+        choices=["status", "champion", "shadow", "ab", "canary", "promote", "rollback", "run"],
         help="status | champion (champion only) | shadow | ab | canary | promote "
-        "(challenger becomes champion) | rollback (previous champion back at once)",
+        "(challenger becomes champion) | rollback (previous champion back at once) | run "
+        "(the release flow: shadow, A/B test, then promote or reject)",
     )
     rel.add_argument("--weight", type=float, help="challenger share for ab / canary")
     rel.add_argument("--reason", help="why (kept in the policy history)")
     rel.add_argument("--history", type=int, default=10, help="changes shown by status")
     rel.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
+    rel.add_argument("--poll-seconds", type=float, default=5.0, help="run: log read interval")
+    rel.add_argument(
+        "--timeout-minutes", type=float, default=60.0, help="run: then champion-only (timed_out)"
+    )
     rel.set_defaults(func=cmd_release)
+
+    sim = sub.add_parser(
+        "simulate", help="send live deliveries, then their true outcomes, to the running service"
+    )
+    sim.add_argument(
+        "--scenario",
+        default="none",
+        help="generator scenario: none | winter | rural_depot | holiday_backlog | carrier_change",
+    )
+    sim.add_argument("--rate", type=float, default=20.0, help="requests per second (5-200)")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
+    sim.add_argument(
+        "--feedback-delay", type=float, default=5.0, help="seconds from answer to outcome"
+    )
+    sim.add_argument("--label-share", type=float, default=1.0, help="share of outcomes reported")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--concurrency", type=int, default=32, help="predictions in flight at most")
+    sim.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
+    sim.set_defaults(func=cmd_simulate)
+    mon = sub.add_parser("monitor", help="drift and live quality of the latest log window")
+    mon.add_argument("--minutes", type=float, help="window length (default: project.yaml)")
+    mon.add_argument("--end", help="window end, ISO time (default: now)")
+    mon.add_argument("--no-retrain", action="store_true", help="report only; never ask to retrain")
+    mon.set_defaults(func=cmd_monitor)
+
+    exp_ = sub.add_parser("exporter", help="serve the monitoring metrics for Prometheus")
+    exp_.add_argument("--host", default="127.0.0.1")
+    exp_.add_argument("--port", type=int, default=9108)
+    exp_.set_defaults(func=cmd_exporter)
+
+    orch = sub.add_parser("orchestrate", help="serve the Prefect deployments and their triggers")
+    orch.add_argument("--no-schedule", action="store_true", help="monitoring only on demand")
+    orch.set_defaults(func=cmd_orchestrate)
+
+    demo = sub.add_parser("demo", help="the whole loop: train, serve, drift, retrain, release")
+    demo.add_argument("--rate", type=float, default=40.0, help="simulated requests per second")
+    demo.add_argument("--phase", type=float, default=25.0, help="seconds of traffic per window")
+    demo.add_argument("--scenario", default="winter", help="the drift scenario")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -362,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StageFailed):
             print(f"error: {exc}", file=sys.stderr)
             return 2 if exc.bad_input else 1
-        if type(exc).__name__ in ("PackageError", "ServiceError", "PinsError"):
+        if type(exc).__name__ in ("PackageError", "ServiceError", "PinsError", "ReleaseError"):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

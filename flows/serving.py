@@ -118,10 +118,33 @@ class ServiceClient:
         """The policy in force and its latest changes."""
         return self._call("GET", f"/admin/policy?history={history}")
 
+    def load_challenger(self, tag: str, reason: str) -> dict[str, Any]:
+        """Hot-load a packaged model (store tag) as challenger; the policy now in force."""
+        body = {"tag": tag, "reason": reason, "changed_by": "release-flow"}
+        return self._call("PUT", "/admin/models/challenger", json=body)["policy"]
+
     def set_policy(self, **update: Any) -> dict[str, Any]:
         """Apply a policy change; returns the policy now in force."""
         body = {k: v for k, v in update.items() if v is not None}
         return self._call("PUT", "/admin/policy", json=body)["policy"]
+
+
+def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
+    """Make the service hold the last packaged challenger (hot-loaded, no restart); its version.
+
+    None when nothing packaged has a challenger. Does nothing when the service
+    already holds it.
+    """
+    report = root / PACKAGE_REPORT
+    if not report.is_file():
+        return None
+    challenger = io.read_json(report).get("models", {}).get("challenger")
+    if not challenger:
+        return None
+    policy = client.status(history=1)["policy"]
+    if challenger["version"] not in (policy.get("challenger"), policy.get("champion")):
+        client.load_challenger(challenger["tag"], f"packaged challenger v{challenger['version']}")
+    return str(challenger["version"])
 
 
 def client_for(root: Path, runtime: Runtime | None = None, url: str | None = None) -> ServiceClient:

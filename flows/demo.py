@@ -1,0 +1,340 @@
+"""`mlops demo` (what `make demo` runs): the whole loop on the embedded defaults, with a timeline.
+
+train -> package -> serve -> normal traffic -> monitor -> drifted traffic ->
+monitor (drift) -> the monitoring flow's event starts the `retrain` deployment
+-> a new challenger's event starts the `release` deployment -> shadow -> A/B
+-> promote or reject. Everything runs for real: a Prefect server and a process
+serving the deployments (their automations are the triggers), the Bento
+service, the prediction log, Evidently. Each step prints its evidence.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines import io
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Timeline:
+    """Steps with their time since the start and their evidence, printed as they happen."""
+
+    started: float = field(default_factory=time.monotonic)
+    lines: list[str] = field(default_factory=list)
+
+    def step(self, name: str, evidence: str) -> None:
+        """Record and print one step."""
+        seconds = int(time.monotonic() - self.started)
+        line = f"[{seconds // 60:02d}:{seconds % 60:02d}] {name:<16} {evidence}"
+        self.lines.append(line)
+        print(line, flush=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {seconds:.0f} s")
+
+
+@contextmanager
+def _process(args: list[str], log: Path, env: dict[str, str], cwd: Path) -> Iterator[Any]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _flow_runs(deployment: str, since: datetime) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+    )
+
+    with get_client(sync_client=True) as client:
+        dep = client.read_deployment_by_name(deployment)
+        return list(
+            client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])),
+                flow_run_filter=FlowRunFilter(
+                    expected_start_time=FlowRunFilterExpectedStartTime(after_=since)  # type: ignore[arg-type]
+                ),
+            )
+        )
+
+
+def wait_for_run(deployment: str, since: datetime, seconds: float) -> Any:
+    """The first run of `deployment` started after `since`, once it has finished."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        runs = _flow_runs(deployment, since)
+        done = [r for r in runs if r.state is not None and r.state.is_final()]
+        if done:
+            return done[0]
+        time.sleep(2)
+    raise TimeoutError(f"no finished run of {deployment} within {seconds:.0f} s")
+
+
+class Traffic:
+    """Simulated deliveries (and their outcomes) sent in the background until stopped."""
+
+    def __init__(self, url: str, api_key: str, root: Path, rate: float) -> None:
+        """Nothing is sent until `start`."""
+        self.url, self.api_key, self.root, self.rate = url, api_key, root, rate
+        self.scenario = "none"
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, scenario: str) -> None:
+        """Send `scenario` traffic in 10-second bursts until `stop`."""
+        self.scenario = scenario
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from flows.simulate import simulate
+
+        seed = 1000
+        while not self._stop.is_set():
+            seed += 1
+            result = simulate(
+                self.url,
+                self.api_key,
+                self.scenario,
+                self.rate,
+                10.0,
+                feedback_delay=1.0,
+                seed=seed,
+                root=self.root,
+            )
+            self.sent += result.answered
+
+    def stop(self) -> None:
+        """Finish the current burst and stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+
+def run_demo(
+    root: Path, rate: float = 40.0, phase_seconds: float = 25.0, scenario: str = "winter"
+) -> int:
+    """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
+    from flows.cli import format_training
+    from flows.monitoring import monitoring_flow
+    from flows.simulate import simulate
+    from flows.training import training_flow
+    from pipelines.config import Runtime
+    from services.auth import ensure_local_keys, load_keys
+
+    timeline = Timeline()
+    logs = root / "state" / "demo"
+    env = dict(os.environ)
+    with ExitStack() as stack:
+        if not os.environ.get("PREFECT_API_URL"):
+            port = _free_port()
+            server = stack.enter_context(
+                _process(
+                    [
+                        str(BIN / "prefect"),
+                        "server",
+                        "start",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    logs / "prefect-server.log",
+                    env,
+                    root,
+                )
+            )
+            _wait(f"http://127.0.0.1:{port}/api/health", 180, server)
+            os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+        timeline.step("prefect", f"server at {os.environ['PREFECT_API_URL']}")
+
+        outcome = training_flow(root=str(root))
+        ev = outcome.evaluation
+        chosen = ev["candidates"][ev["chosen"]]["holdout"]
+        decision = outcome.decision
+        registered = f"v{decision.version} '{decision.alias}'" if decision else "-"
+        timeline.step(
+            "train",
+            f"{ev['chosen']} holdout AUC {chosen['roc_auc']:.3f}, recall {chosen['recall']:.3f}, "
+            f"precision {chosen['precision']:.3f}; registry {registered}",
+        )
+        print(format_training(outcome), flush=True)
+
+        runtime = Runtime()
+        ensure_local_keys(runtime, root)
+        api_key = load_keys(runtime, root).api_key
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        env["MLOPS_SERVICE_URL"] = os.environ["MLOPS_SERVICE_URL"] = url
+        service = stack.enter_context(
+            _process(
+                [str(BIN / "mlops"), "--root", str(root), "serve", "--port", str(port)],
+                logs / "service.log",
+                env,
+                root,
+            )
+        )
+        _wait(f"{url}/ready", 240, service)
+        packaged = io.read_json(root / "reports" / "package.json")
+        timeline.step("serve", f"{packaged['bento']} at {url} (champion-only)")
+
+        orchestrator = stack.enter_context(
+            _process(
+                [str(BIN / "mlops"), "--root", str(root), "orchestrate", "--no-schedule"],
+                logs / "orchestrator.log",
+                env,
+                root,
+            )
+        )
+        _wait_deployments(orchestrator)
+        timeline.step("orchestrate", "deployments retrain, scheduled monitoring, release served")
+
+        phase = datetime.now(UTC)
+        normal = simulate(url, api_key, "none", rate, phase_seconds, 1.0, seed=1, root=root)
+        timeline.step("traffic", _traffic(normal))
+        time.sleep(2)  # the last outcomes arrive
+        summary = _monitor(monitoring_flow, root, phase)
+        timeline.step("monitor", _monitor_line(summary))
+
+        fired = False
+        for k in range(4):
+            phase = datetime.now(UTC)
+            drifted = simulate(
+                url, api_key, scenario, rate, phase_seconds, 1.0, seed=10 + k, root=root
+            )
+            timeline.step("traffic", f"scenario {scenario}: {_traffic(drifted)}")
+            time.sleep(2)
+            summary = _monitor(monitoring_flow, root, phase)
+            timeline.step("monitor", _monitor_line(summary))
+            if summary.get("retrain", {}).get("fire"):
+                fired = True
+                break
+        if not fired:
+            timeline.step("end", "no retraining was asked for: the loop stops here")
+            return 1
+
+        traffic = Traffic(url, api_key, root, rate)
+        traffic.start(scenario)
+        stack.callback(traffic.stop)
+        retrain = wait_for_run("training/retrain", phase, 900)
+        registry = io.read_json(root / "reports" / "registry.json")
+        challenger = registry.get("challenger")
+        timeline.step(
+            "retrain",
+            f"event -> automation -> flow run {retrain.name}: {retrain.state.name}; "
+            + (
+                f"challenger v{challenger['version']} registered and packaged"
+                if challenger
+                else "no challenger (gate or champion comparison said no)"
+            ),
+        )
+        if not challenger or retrain.state.is_failed():
+            timeline.step("end", "the champion stays: see the training flow's summary")
+            return 0 if not retrain.state.is_failed() else 1
+        release = wait_for_run("release/on-challenger", phase, 900)
+        traffic.stop()
+        state = io.read_json(root / "state" / "release" / "state.json")
+        from flows.release import describe_state
+
+        for line in describe_state(state):
+            timeline.step("release", line)
+        timeline.step("end", f"release flow run {release.name}: {release.state.name}")
+    print("\ntimeline\n" + "\n".join(timeline.lines))
+    return 0
+
+
+def _wait_deployments(orchestrator: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + seconds
+    names = ("training/retrain", "release/on-challenger", "monitoring/scheduled")
+    while time.monotonic() < deadline:
+        if orchestrator.poll() is not None:
+            raise RuntimeError(f"orchestrator exited with {orchestrator.returncode}")
+        try:
+            with get_client(sync_client=True) as client:
+                for name in names:
+                    client.read_deployment_by_name(name)
+            return
+        except ObjectNotFound:
+            time.sleep(1)
+    raise TimeoutError("deployments were not registered in time")
+
+
+def _traffic(result: Any) -> str:
+    p99 = "n/a" if result.latency_p99_ms is None else f"{result.latency_p99_ms:.1f} ms"
+    return (
+        f"{result.answered} predictions, {sum(result.errors.values())} errors, p99 {p99}, "
+        f"{result.feedback_sent} outcomes sent, {result.delayed_share:.0%} truly delayed"
+    )
+
+
+def _monitor(monitoring_flow: Any, root: Path, since: datetime) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    minutes = (now - since).total_seconds() / 60
+    return monitoring_flow(root=str(root), window_minutes=minutes, end=now.isoformat()).summary
+
+
+def _monitor_line(summary: dict[str, Any]) -> str:
+    if summary["status"] != "ok":
+        return f"stale: {'; '.join(summary.get('problems', []))}"
+    drift = summary["drift"]
+    drifted = [f for f, d in drift["features"].items() if d["drifted"]]
+    quality = (summary.get("variants") or {}).get("champion") or {}
+    recall = quality.get("recall")
+    return (
+        f"drift share {drift['share']:.2f} ({', '.join(drifted) or 'none'}); live recall "
+        f"{'n/a' if recall is None else f'{recall:.3f}'}; "
+        + ("RETRAIN: " if summary["retrain"]["fire"] else "")
+        + summary["retrain"]["reason"]
+    )
