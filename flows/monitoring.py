@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,17 @@ def request_retraining(summary: dict[str, Any], model_name: str) -> None:
     )
 
 
+def drift_schema(schema: Schema, ignore: list[str]) -> Schema:
+    """The schema monitoring compares: every feature but the ones project.yaml leaves out."""
+    keep = set(schema.feature_names) - set(ignore)
+    return replace(
+        schema,
+        numeric=tuple(c for c in schema.numeric if c.name in keep),
+        categorical=tuple(c for c in schema.categorical if c.name in keep),
+        time_features=tuple(t for t in schema.time_features if t.name in keep),
+    )
+
+
 def run_window(
     root: Path,
     start: datetime,
@@ -163,7 +174,7 @@ def run_window(
 
     runtime = runtime or Runtime()
     config = config or load(root)
-    schema = build_schema(config)
+    schema = drift_schema(build_schema(config), config.project.monitoring.drift_ignore)
     run_id = f"{end.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
     rows = read_window(log_url(root, runtime), start, end)
     version = serving_version(rows)

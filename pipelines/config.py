@@ -302,6 +302,8 @@ class Monitoring(_Frozen):
     """Rows of the training data kept with each model as its drift reference."""
     max_report_rows: Annotated[int, Field(ge=1000)] = 100_000
     """Larger windows are sampled to this size for the Evidently report."""
+    drift_ignore: list[str] = Field(default_factory=list)
+    """Features left out of drift: e.g. hour and weekday, which a short window cannot match."""
     retrain: Retrain = Field(default_factory=Retrain)
 
 
@@ -428,6 +430,11 @@ def cross_check(params: Params, project: Project) -> list[str]:
     problems += [
         f"params.yaml train.baseline.rules.{name} is not a feature"
         for name in params.train.baseline.rules
+        if name not in features
+    ]
+    problems += [
+        f"project.yaml monitoring.drift_ignore.{name} is not a feature in params.yaml"
+        for name in project.monitoring.drift_ignore
         if name not in features
     ]
     if params.evaluate.recall_target < project.acceptance.min_recall:

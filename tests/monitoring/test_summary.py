@@ -1,0 +1,131 @@
+"""The window summary: the contract's shape when scored, stale (and why) when not."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring.summary import summarize_window
+from tests.conftest import ROOT
+from tests.monitoring.factories import empty_log, log_rows, reference
+
+START, END = datetime(2026, 11, 25, 21, 15, tzinfo=UTC), datetime(2026, 11, 25, 22, 15, tzinfo=UTC)
+STALE_ABSENT = ("drift", "prediction_drift", "variants")
+
+
+def contract_example() -> dict[str, Any]:
+    text = (ROOT / "docs" / "monitoring-contract.md").read_text()
+    return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+
+
+def plain_json(value: Any) -> None:
+    """Only JSON's own types, so json.dumps needs no default and no NaN."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert isinstance(key, str)
+            plain_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            plain_json(item)
+    else:
+        assert value is None or type(value) in (str, int, float, bool), (value, type(value))
+        assert not (isinstance(value, float) and not np.isfinite(value))
+
+
+def summarize(log, ref, schema, config, version="3", history=()):
+    return summarize_window(log, ref, schema, config, START, END, version, list(history), "run-1")
+
+
+def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
+    raw = deliveries(n=1500, seed=1)
+    champion = log_rows(raw.iloc[:1200], schema, labelled_every=3)
+    challenger = log_rows(raw.iloc[1200:], schema, variant="challenger", model_version="4")
+    log = pd.concat([champion, challenger], ignore_index=True)
+    ref = reference(deliveries(n=1500, seed=0), schema)
+    history = [{"run_id": "run-0", "model_version": "3", "status": "ok", "drift": {}}]
+
+    summary, snapshot = summarize(log, ref, schema, config.project, history=history)
+
+    example = contract_example()
+    assert list(summary) == list(example)
+    assert summary["status"] == "ok" and summary["problems"] == []
+    assert summary["run_id"] == "run-1" and summary["model_version"] == "3"
+    assert summary["window"] == {
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "rows": 1500,
+        "labelled": 400 + 300,
+    }
+    assert datetime.fromisoformat(summary["finished_at"]).tzinfo is not None
+    drift = summary["drift"]
+    assert set(example["drift"]) <= set(drift)
+    assert drift["dataset_drift"] is False  # the same process, another sample
+    assert drift["threshold_share"] == config.project.monitoring.drift_share
+    assert list(drift["features"]) == schema.feature_names
+    feature = example["drift"]["features"]["distance_km"]
+    assert all(set(f) == set(feature) for f in drift["features"].values())
+    assert set(summary["prediction_drift"]) == set(example["prediction_drift"])
+    assert list(summary["variants"]) == ["champion", "challenger"]
+    champion_q = summary["variants"]["champion"]
+    assert set(champion_q) == set(example["variants"]["champion"])
+    version, rows, labelled = (champion_q[k] for k in ("model_version", "rows", "labelled"))
+    assert (version, rows, labelled) == ("3", 1200, 400)
+    assert summary["variants"]["challenger"]["model_version"] == "4"
+    calibration_keys = set(example["variants"]["champion"]["calibration"][0])
+    assert all(set(b) == calibration_keys for b in champion_q["calibration"])
+    recall = champion_q["recall"]  # the oracle at 0.5 misses most of the tiny batch's delays
+    assert summary["retrain"] == {
+        "fire": True,
+        "reason": f"0 drifted windows of 2 needed; live recall {recall:.3f} < 0.800 "
+        "on 400 labelled rows",
+    }
+    plain_json(summary)
+    assert snapshot is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "problem"),
+    [
+        ("empty", "no predictions in the window"),
+        ("few", "only 50 predictions in the window, fewer than monitoring.min_rows (200)"),
+        ("missing feature", "missing from the prediction log: 'weather'"),
+        ("no reference", "no drift reference for model version 3"),
+        ("reference lacks", "the drift reference of model version 3 lacks: 'depot'"),
+        ("bad time", "1 rows have no readable 'pickup_time'"),
+    ],
+)
+def test_a_window_that_cannot_be_scored_is_stale_and_says_why(
+    deliveries, schema, config, case, problem
+):
+    raw = deliveries(n=300)
+    log, ref = log_rows(raw, schema, labelled_every=2), reference(raw, schema)
+    if case == "empty":
+        log = empty_log()
+    elif case == "few":
+        log = log.iloc[:50]
+    elif case == "missing feature":
+        log = log.drop(columns=["weather"])
+    elif case == "no reference":
+        ref = None
+    elif case == "reference lacks":
+        ref = ref.drop(columns=["depot"])
+    else:
+        log.loc[7, "pickup_time"] = "not a time"
+
+    summary, snapshot = summarize(log, ref, schema, config)
+
+    assert summary["status"] == "stale"
+    assert summary["problems"] == [problem]
+    assert snapshot is None
+    for key in STALE_ABSENT:
+        assert key not in summary
+    assert summary["window"]["rows"] == len(log)
+    assert summary["window"]["labelled"] == int(log["outcome"].notna().sum())
+    assert summary["retrain"] == {"fire": False, "reason": f"window not scored: {problem}"}
+    plain_json(summary)
