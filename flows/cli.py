@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--label-share", type=float, default=1.0, help="share of outcomes reported")
     sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--concurrency", type=int, default=32, help="predictions in flight at most")
+    sim.add_argument("--concurrency", type=int, default=8, help="predictions in flight at most")
     sim.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
     sim.set_defaults(func=cmd_simulate)
     mon = sub.add_parser("monitor", help="drift and live quality of the latest log window")
@@ -478,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole loop: train, serve, drift, retrain, release")
     demo.add_argument("--rate", type=float, default=40.0, help="simulated requests per second")
-    demo.add_argument("--phase", type=float, default=25.0, help="seconds of traffic per window")
+    demo.add_argument("--phase", type=float, default=30.0, help="seconds of traffic per window")
     demo.add_argument("--scenario", default="winter", help="the drift scenario")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -161,7 +161,7 @@ class Traffic:
 
 
 def run_demo(
-    root: Path, rate: float = 40.0, phase_seconds: float = 25.0, scenario: str = "winter"
+    root: Path, rate: float = 40.0, phase_seconds: float = 30.0, scenario: str = "winter"
 ) -> int:
     """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
     from flows.cli import format_training
@@ -245,8 +245,8 @@ def run_demo(
         summary = _monitor(monitoring_flow, root, phase)
         timeline.step("monitor", _monitor_line(summary))
 
-        fired = False
-        for k in range(4):
+        fired = bool(summary.get("retrain", {}).get("fire"))
+        for k in range(0 if fired else 4):
             phase = datetime.now(UTC)
             drifted = simulate(
                 url, api_key, scenario, rate, phase_seconds, 1.0, seed=10 + k, root=root

@@ -20,7 +20,7 @@ from typing import Any
 
 from pipelines.config import load
 
-MODEL_RESOURCE = {"prefect.resource.id": "mlops.model.*"}
+MODEL_RESOURCE: dict[str, str | list[str]] = {"prefect.resource.id": "mlops.model.*"}
 
 
 def build_deployments(root: Path, schedule_monitoring: bool = True) -> list[Any]:

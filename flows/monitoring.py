@@ -277,17 +277,13 @@ def monitoring_flow(
         fire = bool(summary.get("retrain", {}).get("fire")) and request_retrain
         exported = 0
         if fire:
-            exported = export_labelled(
-                path, config, build_schema(config), log_url(path, runtime)
-            )
+            exported = export_labelled(path, config, build_schema(config), log_url(path, runtime))
             request_retraining(summary, runtime.model_name)
         get_run_logger().info(format_summary(summary, exported))
         state = "completed"
         return MonitoringOutcome(summary, folder, fire, exported)
     finally:
-        export_flow_run(
-            "monitoring", state, time.time() - started, time.time(), path / METRICS_DIR
-        )
+        export_flow_run("monitoring", state, time.time() - started, time.time(), path / METRICS_DIR)
 
 
 def format_summary(summary: dict[str, Any], exported: int = 0) -> str:

@@ -26,7 +26,7 @@ def small(params: dict) -> None:
 
 def quick_release(root: Path) -> None:
     project = yaml.safe_load((root / "project.yaml").read_text())
-    project["monitoring"].update(min_rows=100)
+    project["monitoring"].update(min_rows=500)
     project["monitoring"]["retrain"].update(drift_windows=1)
     project["release"].update(shadow_requests=80, min_labelled_per_variant=60)
     (root / "project.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
@@ -43,7 +43,7 @@ def test_drift_starts_retraining_and_the_challenger_is_released(
         "MLOPS_PREDICTION_LOG_URL": f"sqlite:///{root / 'serving' / 'predictions.db'}",
     }
     done = run(
-        [str(BIN / "mlops"), "--root", str(root), "demo", "--rate", "30", "--phase", "10"],
+        [str(BIN / "mlops"), "--root", str(root), "demo", "--rate", "40", "--phase", "15"],
         root,
         env=env,
         timeout=1200,

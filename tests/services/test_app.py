@@ -211,10 +211,9 @@ def test_a_packaged_model_becomes_challenger_without_restart(schema, make_router
 
 
 def test_a_failing_champion_is_a_counted_500(schema, make_router, body) -> None:
-    from tests.services.faulty_models import Exploding
-
     from pipelines.model import DelayModel
     from services.served_model import ServedModel
+    from tests.services.faulty_models import Exploding
 
     router = make_router()
     broken = DelayModel("lgbm", Exploding(), router.models["1"].model.encoder)
