@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed
 from pathlib import Path
@@ -92,21 +94,26 @@ def store_model(model_name: str, entry: dict[str, Any]) -> tuple[str, bool]:
     return tag, True
 
 
+def _shipped_files(root: Path) -> list[Path]:
+    """The project files a Bento ships (INCLUDE, without the pins written at build time)."""
+    found = {p for pattern in INCLUDE if pattern != str(PINS_FILE) for p in root.glob(pattern)}
+    return sorted(p for p in found if p.is_file() and "__pycache__" not in p.parts)
+
+
 def _content_hash(root: Path, pins: dict[str, Any]) -> str:
     digest = hashlib.sha256(json.dumps(pins, sort_keys=True).encode())
-    files = sorted(
-        {p for pattern in INCLUDE if pattern != str(PINS_FILE) for p in root.glob(pattern)}
-    )
-    for path in files:
-        if "__pycache__" in path.parts:
-            continue
+    for path in _shipped_files(root):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
-    """Build the Bento with these pins (or find the identical one); (tag, reused)."""
+    """Build the Bento with these pins (or find the identical one); (tag, reused).
+
+    The build runs in a clean copy of the shipped files, so nothing else in the
+    project (model stores, data, state) can end up in, or recurse into, the Bento.
+    """
     import bentoml
 
     version = _content_hash(root, pins)
@@ -116,16 +123,19 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
         return tag, True
     except bentoml.exceptions.NotFound:
         pass
-    pins_path = root / PINS_FILE
-    io.write_json(pins_path, {role: p["tag"] if p else None for role, p in pins.items()})
-    try:
+    with tempfile.TemporaryDirectory(prefix="bento-ctx-") as tmp:
+        ctx = Path(tmp)
+        for path in _shipped_files(root):
+            target = ctx / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        io.write_json(ctx / PINS_FILE, {role: p["tag"] if p else None for role, p in pins.items()})
         bento = bentoml.bentos.build(
             SERVICE,
             name=BENTO_NAME,
             version=version,
-            build_ctx=str(root),
+            build_ctx=str(ctx),
             include=INCLUDE,
-            exclude=["**/__pycache__", "tests/", "data/", ".venv/"],
             labels={role: f"v{p['version']}" if p else "none" for role, p in pins.items()},
             python={
                 "packages": [f"{p}=={installed(p)}" for p in PACKAGES],
@@ -133,8 +143,6 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
             },
             docker={"python_version": "3.11"},
         )
-    finally:
-        pins_path.unlink(missing_ok=True)
     return str(bento.tag), False
 
 
