@@ -316,7 +316,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_monitor(args: argparse.Namespace) -> int:
     """Run the monitoring flow on the latest window of the prediction log."""
-    from flows.monitoring import format_summary, monitoring_flow
+    from flows.monitor import format_summary, monitoring_flow
 
     outcome = monitoring_flow(
         root=str(args.root),
@@ -331,7 +331,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_exporter(args: argparse.Namespace) -> int:
     """Serve the monitoring metrics for Prometheus until interrupted."""
-    from flows.monitoring import METRICS_DIR
+    from flows.monitor import METRICS_DIR
     from monitoring.exporter import serve_exporter
 
     directory = args.root / METRICS_DIR

@@ -165,7 +165,7 @@ def run_demo(
 ) -> int:
     """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
     from flows.cli import format_training
-    from flows.monitoring import monitoring_flow
+    from flows.monitor import monitoring_flow
     from flows.simulate import simulate
     from flows.training import training_flow
     from pipelines.config import Runtime
@@ -288,8 +288,9 @@ def run_demo(
         for line in describe_state(state):
             timeline.step("release", line)
         timeline.step("end", f"release flow run {release.name}: {release.state.name}")
+        closed = state is not None and state.get("stage") in ("promoted", "rejected")
     print("\ntimeline\n" + "\n".join(timeline.lines))
-    return 0
+    return 0 if closed else 1
 
 
 def _wait_deployments(orchestrator: subprocess.Popen[bytes], seconds: float = 180) -> None:

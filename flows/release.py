@@ -600,7 +600,7 @@ def describe_state(state: dict[str, Any] | None) -> list[str]:
 
 def _export_run(root: Path, state: str, started: float) -> None:
     try:
-        from flows.monitoring import METRICS_DIR
+        from flows.monitor import METRICS_DIR
         from monitoring.exporter import export_flow_run
 
         export_flow_run("release", state, time.time() - started, time.time(), root / METRICS_DIR)

@@ -5,7 +5,15 @@ from tests.conftest import ROOT
 
 
 def test_stages_run_in_dag_order() -> None:
-    assert stage_names(ROOT) == ["ingest", "validate", "featurize", "split", "train", "evaluate"]
+    assert stage_names(ROOT) == [
+        "ingest",
+        "validate",
+        "featurize",
+        "split",
+        "train",
+        "evaluate",
+        "package",
+    ]
 
 
 def test_bad_input_failures_are_not_retryable() -> None:

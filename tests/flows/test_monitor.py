@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from flows import monitoring as mon
+from flows import monitor as mon
 from pipelines import io
 from services.prediction_log import FeedbackRecord, PredictionLog, PredictionRecord
 from tests.conftest import ROOT, tiny_deliveries
@@ -23,8 +24,10 @@ START = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
 def project(tmp_path: Path, monkeypatch) -> Path:
     root = tmp_path / "proj"
     root.mkdir()
-    for name in ("params.yaml", "project.yaml"):
-        shutil.copy2(ROOT / name, root / name)
+    shutil.copy2(ROOT / "params.yaml", root / "params.yaml")
+    project = yaml.safe_load((ROOT / "project.yaml").read_text())
+    project["monitoring"]["min_rows"] = 200  # windows here hold 300-600 rows
+    (root / "project.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
     monkeypatch.setenv("MLOPS_PREDICTION_LOG_URL", f"sqlite:///{root / 'serving' / 'log.db'}")
     return root
 
