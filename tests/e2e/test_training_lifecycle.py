@@ -24,7 +24,7 @@ def mlops(root: Path, api_url: str, *args: str):
     return run(
         [str(BIN / "mlops"), "--root", str(root), *args],
         root,
-        env={"PREFECT_API_URL": api_url},
+        env={"PREFECT_API_URL": api_url, "BENTOML_HOME": str(root / ".bentoml")},
         timeout=900,
     )
 
