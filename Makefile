@@ -18,7 +18,7 @@ export BENTOML_HOME ?= $(CURDIR)/.bentoml
 export BENTOML_DO_NOT_TRACK := true
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: help env demo train test lint fmt typecheck unit integration test-tools mlflow-ui benchmark clean
+.PHONY: help env demo train test lint fmt typecheck unit integration test-tools mlflow-ui benchmark stack-up stack-down clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,15 @@ benchmark: env ## pipeline, batch-scoring and serving benchmarks (each prints JS
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/drift.py
+
+STACK := docker compose -f infra/docker-compose.yml --env-file infra/.env
+
+stack-up: ## production profile on this host: compose stack up, healthy (needs infra/.env)
+	@test -f infra/.env || { echo "infra/.env missing: cp infra/.env.example infra/.env, then set its values" >&2; exit 1; }
+	$(STACK) up -d --build --wait
+
+stack-down: ## stop the compose stack (its named volumes are kept)
+	$(STACK) down
 
 clean: ## remove tool state and pipeline outputs (DVC cache and MLflow store are kept)
 	rm -rf .pytest_cache .ruff_cache .mypy_cache data/raw data/validated data/features data/split \
