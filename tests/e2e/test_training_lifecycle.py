@@ -51,12 +51,19 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
     assert aliases(root) == {"champion": 1}
     for figure in ("roc", "pr", "confusion", "calibration", "shap_summary", "importance"):
         assert (root / "reports" / "figures" / f"{figure}.png").is_file()
+    packaged = json.loads((root / "reports" / "package.json").read_text())
+    assert packaged["models"]["champion"]["tag"].startswith("parcel-delay:v1-")
+    assert "challenger" not in packaged["models"]
 
     again = mlops(root, prefect_server, "train")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stages run: none (everything up to date)" in again.stdout
     assert "already registered" in again.stdout
     assert aliases(root) == {"champion": 1}
+    # same registry, same code: the same Bento, nothing rebuilt
+    repackaged = mlops(root, prefect_server, "package")
+    assert repackaged.returncode == 0, repackaged.stderr[-3000:]
+    assert f"bento {packaged['bento']} (unchanged)" in repackaged.stdout
 
     params_before = (root / "params.yaml").read_text()
     exp = mlops(root, prefect_server, "experiment", "-S", "train.lgbm.num_leaves=15", "-n", "l15")
