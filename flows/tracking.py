@@ -53,7 +53,9 @@ def connect(root: Path, runtime: Runtime) -> str:
     uri = runtime.resolved_tracking_uri(root)
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name(runtime.experiment_name) is None:
-        location = (root / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite") else None
+        # a tracking server picks the artifact root; a database URI needs one given
+        remote = uri.startswith(("http://", "https://", "databricks"))
+        location = None if remote else (root / "mlartifacts").resolve().as_uri()
         mlflow.create_experiment(runtime.experiment_name, artifact_location=location)
     mlflow.set_experiment(runtime.experiment_name)
     return uri
