@@ -477,8 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     orch.set_defaults(func=cmd_orchestrate)
 
     demo = sub.add_parser("demo", help="the whole loop: train, serve, drift, retrain, release")
-    demo.add_argument("--rate", type=float, default=40.0, help="simulated requests per second")
-    demo.add_argument("--phase", type=float, default=30.0, help="seconds of traffic per window")
+    demo.add_argument("--rate", type=float, default=48.0, help="simulated requests per second")
+    demo.add_argument("--phase", type=float, default=25.0, help="seconds of traffic per window")
     demo.add_argument("--scenario", default="winter", help="the drift scenario")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -161,7 +161,7 @@ class Traffic:
 
 
 def run_demo(
-    root: Path, rate: float = 40.0, phase_seconds: float = 30.0, scenario: str = "winter"
+    root: Path, rate: float = 48.0, phase_seconds: float = 25.0, scenario: str = "winter"
 ) -> int:
     """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
     from flows.cli import format_training
