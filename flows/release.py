@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prefect import flow
 
+from flows.monitor import log_url
 from flows.serving import ServiceError, client_for, load_packaged_challenger, previous_champion
 from pipelines import io
 from pipelines.config import Release, Runtime, load
@@ -507,13 +508,6 @@ class PredictionLogReader:
     def __call__(self, since: datetime) -> pd.DataFrame:
         """Rows received since `since`."""
         return self.log.read_predictions(start=since)
-
-
-def log_url(root: Path, runtime: Runtime) -> str:
-    """The prediction log the service writes: the runtime's URL or the local SQLite file."""
-    from services.prediction_log import default_url
-
-    return runtime.prediction_log_url or default_url(root)
 
 
 # ----------------------------------------------------------------- rollback
