@@ -155,9 +155,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a CSV or Parquet file with a registered model; print one summary line."""
-    if args.chunk_rows < 1:
-        print(f"error: --chunk-rows must be positive, got {args.chunk_rows}", file=sys.stderr)
-        return 2
+    for option, value in (
+        ("--chunk-rows", args.chunk_rows),
+        ("--partition-rows", args.partition_rows),
+    ):
+        if value < 1:
+            print(f"error: {option} must be positive, got {value}", file=sys.stderr)
+            return 2
     from flows.scoring import ModelNotFound, score_file
 
     try:
@@ -168,6 +172,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             alias=args.alias,
             version=None if args.version is None else str(args.version),
             chunk_rows=args.chunk_rows,
+            partition_rows=args.partition_rows,
             skip_invalid=args.skip_invalid,
             quiet=args.quiet,
         )
@@ -408,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--alias", default="champion", help="registry alias (default: champion)")
     which.add_argument("--version", type=int, help="registry version number instead of an alias")
     scr.add_argument("--chunk-rows", type=int, default=200_000, help="rows per chunk")
+    scr.add_argument(
+        "--partition-rows",
+        type=int,
+        default=500_000,
+        help="rows per partition on the Dask engine (MLOPS_ENGINE=dask)",
+    )
     scr.add_argument(
         "--skip-invalid",
         action="store_true",

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.config import Runtime
+
 BAD_INPUT_EXIT = 2  # pipelines.stages.entry.BAD_INPUT: config or data error, retrying won't help
 _EXITED = re.compile(r"exited with (\d+)")
 
@@ -57,6 +59,10 @@ def dvc_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DVC_NO_ANALYTICS", "1")
+    if Runtime().engine == "dask":  # stages that fan out report to this process's Prefect API
+        from flows.fanout import prefect_api_url
+
+        env["PREFECT_API_URL"] = prefect_api_url()
     return env
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
+from flows import fanout
 from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.schema import Schema, build_schema
@@ -189,7 +190,16 @@ def run_window(
             problems.append(str(exc))
     try:
         summary, snapshot = summarize_window(
-            rows, reference, schema, config, start, end, version, read_history(root), run_id
+            rows,
+            reference,
+            schema,
+            config,
+            start,
+            end,
+            version,
+            read_history(root),
+            run_id,
+            run_segments=fanout.mapper(runtime, "segment-drift"),
         )
     except WindowProblem as exc:  # a window that cannot be scored is reported, not raised
         summary, snapshot = _stale(run_id, start, end, version, rows, [str(exc)]), None

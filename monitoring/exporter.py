@@ -157,6 +157,31 @@ def window_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> N
                 if result.get("drifted") is not None:
                     drifted.labels(version, feature).set(1 if result["drifted"] else 0)
 
+    segmented = summary.get("segment_drift") or {}
+    segments: Mapping[str, Mapping[str, Any]] = segmented.get("segments") or {}
+    if segments:
+        column = str(segmented.get("column") or "")
+        labels = ["model_version", "segment_column", "segment"]
+        share_gauge = _gauge(
+            registry,
+            "mlops_segment_drift_share",
+            "Share of features drifted in the segment",
+            labels,
+        )
+        drifted_gauge = _gauge(
+            registry,
+            "mlops_segment_dataset_drift",
+            "1 when the segment's drifted share reaches the threshold",
+            labels,
+        )
+        for segment, result in sorted(segments.items()):
+            if (share := _number(result.get("share"))) is not None:
+                share_gauge.labels(version, column, segment).set(share)
+            if result.get("dataset_drift") is not None:
+                drifted_gauge.labels(version, column, segment).set(
+                    1 if result["dataset_drift"] else 0
+                )
+
     prediction = summary.get("prediction_drift") or {}
     if (value := _number(prediction.get("score"))) is not None:
         _gauge(

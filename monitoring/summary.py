@@ -16,8 +16,10 @@ import pandas as pd
 from monitoring.drift import evidently_drift
 from monitoring.quality import variant_quality
 from monitoring.retrain_policy import decide
+from monitoring.segments import segment_drift
 from monitoring.window import WindowProblem, current_frame, window_problems
 from pipelines.config import Config, Project
+from pipelines.mapping import Mapper, local_map
 from pipelines.schema import Schema
 
 
@@ -32,6 +34,7 @@ def summarize_window(
     history: Sequence[dict[str, Any]],
     run_id: str,
     seed: int = 0,
+    run_segments: Mapper = local_map,
 ) -> tuple[dict[str, Any], Any | None]:
     """The window's summary and, when it was scored, its Evidently snapshot.
 
@@ -47,6 +50,7 @@ def summarize_window(
         history: Earlier window summaries, oldest first, for the retraining policy.
         run_id: Identifier of this monitoring run.
         seed: Seed of the sampling of windows larger than `monitoring.max_report_rows`.
+        run_segments: The mapper the drift tests of `monitoring.segment_by` go through.
 
     Returns:
         The summary dict (status `ok`, or `stale` with `problems` and no drift or
@@ -86,6 +90,19 @@ def summarize_window(
             )
             summary["status"] = "ok"
             summary.update(drift)
+            if settings.segment_by is not None:
+                summary["segment_drift"] = segment_drift(
+                    reference,
+                    frame,
+                    schema,
+                    settings.segment_by,
+                    settings.drift_share,
+                    settings.min_segment_rows,
+                    settings.max_report_rows,
+                    seed,
+                    model_version,
+                    run_segments,
+                )
             summary["variants"] = variant_quality(frame)
     summary["retrain"] = decide(history, summary, settings, project.acceptance.min_recall)
     summary["finished_at"] = datetime.now(UTC).isoformat()

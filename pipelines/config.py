@@ -304,6 +304,10 @@ class Monitoring(_Frozen):
     """Larger windows are sampled to this size for the Evidently report."""
     drift_ignore: list[str] = Field(default_factory=list)
     """Features left out of drift: e.g. hour and weekday, which a short window cannot match."""
+    segment_by: str | None = None
+    """A categorical feature whose values are tested for drift one by one (None: no segments)."""
+    min_segment_rows: Annotated[int, Field(ge=1)] = 300
+    """Segments with fewer rows in the window (or the reference) are skipped, not tested."""
     retrain: Retrain = Field(default_factory=Retrain)
 
 
@@ -341,6 +345,12 @@ class Runtime(BaseSettings):
     """File with `api_key=` and `admin_key=` lines; None means <root>/.secrets/serving.env."""
     service_url: str = "http://127.0.0.1:3000"
     """Where the CLI finds the running service."""
+    engine: Literal["local", "dask"] = "local"
+    """Fan-out work (search trials, scoring partitions, drift per segment): here, or on Dask."""
+    dask_address: str | None = None
+    """Scheduler of a running Dask cluster (tcp://host:8786); None starts a LocalCluster."""
+    dask_workers: int = Field(default=2, ge=1)
+    """Worker processes of the LocalCluster started when there is no `dask_address`."""
 
     def resolved_tracking_uri(self, root: Path) -> str:
         """The tracking URI to use, with the embedded SQLite default under `root`."""
@@ -422,6 +432,14 @@ def cross_check(params: Params, project: Project) -> list[str]:
         for name in project.acceptance.slices
         if name not in data.categorical
     ]
+    segment = project.monitoring.segment_by
+    if segment is not None and (
+        segment not in data.categorical or segment in project.monitoring.drift_ignore
+    ):
+        problems.append(
+            f"project.yaml monitoring.segment_by: {segment!r} is not a categorical column in "
+            "params.yaml that monitoring compares (see monitoring.drift_ignore)"
+        )
     problems += [
         f"params.yaml train.lgbm.monotone_increasing.{name} is not a numeric feature"
         for name in params.train.lgbm.monotone_increasing

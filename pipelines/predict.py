@@ -167,6 +167,7 @@ def score_chunks(
     *,
     source: str = "input",
     reject: Reject | None = None,
+    first_row: int = 1,
 ) -> Iterator[pd.DataFrame]:
     """Score raw chunks: per chunk, id (and key), `delay_probability`, `delayed_predicted`, version.
 
@@ -175,9 +176,9 @@ def score_chunks(
     categories. The first chunk with such a row raises `DataError` naming
     `source`, each column and example row numbers, unless `reject` is given:
     then the bad rows go to `reject` with their reasons and the rest are scored.
+    `first_row` is the number of the first chunk's first row in the whole file.
     """
     categories = dict(zip(model.encoder.categorical, model.encoder.categories, strict=True))
-    first_row = 1
     for chunk in chunks:
         absent = [c for c in scoring_columns(schema) if c not in chunk.columns]
         if absent:

@@ -15,6 +15,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from pipelines.baselines import build_baseline
 from pipelines.config import LgbmParams, LogRegParams, TrainParams
 from pipelines.features import FeatureEncoder
+from pipelines.mapping import Mapper, local_map
 from pipelines.model import DelayModel
 from pipelines.schema import Schema
 from pipelines.split import Splits
@@ -87,9 +88,13 @@ def fit_lgbm(
 
 
 def train_candidates(
-    splits: Splits, schema: Schema, params: TrainParams, recall_target: float
+    splits: Splits,
+    schema: Schema,
+    params: TrainParams,
+    recall_target: float,
+    run_trials: Mapper = local_map,
 ) -> TrainingResult:
-    """Fit every candidate on the train slice; the search scores LightGBM on validation."""
+    """Fit every candidate on the train slice; the search scores LightGBM trials on validation."""
     from pipelines.tune import search_lgbm
 
     encoder = FeatureEncoder.from_schema(schema)
@@ -97,7 +102,9 @@ def train_candidates(
     y_train = splits.train[schema.target].to_numpy()
     baseline = build_baseline(params.baseline.rules, encoder)
     logreg = fit_logreg(x_train, y_train, encoder, params.logreg)
-    lgbm, lgbm_params, trials = search_lgbm(splits, schema, encoder, params, recall_target)
+    lgbm, lgbm_params, trials = search_lgbm(
+        splits, schema, encoder, params, recall_target, run_trials
+    )
     models = {
         "baseline": DelayModel(
             "baseline",

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from pipelines.config import TrainParams
+from pipelines.config import LgbmParams, TrainParams
 from pipelines.evaluate import precision_at_recall
 from pipelines.features import FeatureEncoder
+from pipelines.mapping import Mapper, local_map
 from pipelines.schema import Schema
 from pipelines.split import Splits
 
@@ -32,34 +36,74 @@ def search_space(params: TrainParams) -> list[dict[str, Any]]:
     return trials[: params.search.max_trials]
 
 
+@dataclass(frozen=True)
+class TrialData:
+    """What every trial fits and scores on; shipped once per trial to wherever it runs."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    encoder: FeatureEncoder
+    lgbm: LgbmParams
+    seed: int
+    recall_target: float
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """One fitted trial: its settings, its fitted model and its validation scores."""
+
+    settings: dict[str, Any]
+    model: Any
+    precision: float
+    recall: float
+
+
+def run_trial(data: TrialData, trial: dict[str, Any]) -> TrialOutcome:
+    """Fit LightGBM with the trial's settings; score precision at the recall target."""
+    from pipelines.train import fit_lgbm, lgbm_settings
+
+    settings = lgbm_settings(data.lgbm.model_copy(update=trial), data.encoder, data.seed)
+    model = fit_lgbm(data.x_train, data.y_train, data.encoder, settings)
+    scores = model.booster_.predict(data.x_valid)
+    _, precision, recall = precision_at_recall(data.y_valid, scores, data.recall_target)
+    return TrialOutcome(settings, model, precision, recall)
+
+
 def search_lgbm(
     splits: Splits,
     schema: Schema,
     encoder: FeatureEncoder,
     params: TrainParams,
     recall_target: float,
+    run_trials: Mapper = local_map,
 ) -> tuple[Any, dict[str, Any], pd.DataFrame]:
-    """Fit each trial; return the best model, its settings and a row per trial."""
-    from pipelines.train import fit_lgbm, lgbm_settings
+    """Fit each trial (through `run_trials`); return the best model, its settings, a row per trial.
 
-    x_train, x_valid = encoder.encode(splits.train), encoder.encode(splits.valid)
-    y_train = splits.train[schema.target].to_numpy()
-    y_valid = splits.valid[schema.target].to_numpy()
-    rows, best = [], None
-    for number, trial in enumerate(search_space(params)):
-        settings = lgbm_settings(params.lgbm.model_copy(update=trial), encoder, params.seed)
-        model = fit_lgbm(x_train, y_train, encoder, settings)
-        scores = model.booster_.predict(x_valid)
-        _, precision, recall = precision_at_recall(y_valid, scores, recall_target)
-        rows.append(
-            {
-                "trial": number,
-                **trial,
-                "valid_precision_at_recall": precision,
-                "valid_recall": recall,
-            }
-        )
-        if best is None or precision > best[0]:
-            best = (precision, model, settings)
-    assert best is not None
-    return best[1], best[2], pd.DataFrame(rows)
+    The best is the first trial with the highest validation precision, so the
+    choice does not depend on where or in which order the trials ran.
+    """
+    data = TrialData(
+        x_train=encoder.encode(splits.train),
+        y_train=splits.train[schema.target].to_numpy(),
+        x_valid=encoder.encode(splits.valid),
+        y_valid=splits.valid[schema.target].to_numpy(),
+        encoder=encoder,
+        lgbm=params.lgbm,
+        seed=params.seed,
+        recall_target=recall_target,
+    )
+    trials = search_space(params)
+    outcomes: list[TrialOutcome] = run_trials(partial(run_trial, data), trials)
+    rows = [
+        {
+            "trial": number,
+            **trial,
+            "valid_precision_at_recall": outcome.precision,
+            "valid_recall": outcome.recall,
+        }
+        for number, (trial, outcome) in enumerate(zip(trials, outcomes, strict=True))
+    ]
+    best = max(range(len(outcomes)), key=lambda i: (outcomes[i].precision, -i))
+    return outcomes[best].model, outcomes[best].settings, pd.DataFrame(rows)

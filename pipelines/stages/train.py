@@ -1,12 +1,17 @@
-"""DVC stage `train`: the train slice -> every candidate model + the search's trials table."""
+"""DVC stage `train`: the train slice -> every candidate model + the search's trials table.
+
+The search's trials run where `Runtime.engine` says (see `flows.fanout`); the
+engine is not a stage parameter because it does not change the result.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from flows import fanout
 from pipelines import io
-from pipelines.config import Config
+from pipelines.config import Config, Runtime
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
 from pipelines.stages.entry import run_stage
@@ -16,7 +21,11 @@ from pipelines.train import train_candidates
 def _train(args: argparse.Namespace, config: Config) -> None:
     params = config.params
     result = train_candidates(
-        read_splits(args.splits), build_schema(config), params.train, params.evaluate.recall_target
+        read_splits(args.splits),
+        build_schema(config),
+        params.train,
+        params.evaluate.recall_target,
+        run_trials=fanout.mapper(Runtime(), "search-trial"),
     )
     out = Path(args.models)
     for name, model in result.models.items():

@@ -82,7 +82,7 @@ def full_summary(stale: bool = False, **changes: Any) -> dict[str, Any]:
     summary["retrain"] = {"fire": True, "reason": "2 drifted windows of 2 needed"}
     if stale:
         summary.update(status="stale", problems=["only 12 predictions, 200 needed"])
-        for key in ("drift", "prediction_drift", "variants"):
+        for key in ("drift", "prediction_drift", "segment_drift", "variants"):
             summary.pop(key)
         summary["retrain"] = {"fire": False, "reason": "stale window"}
     summary.update(changes)
@@ -121,6 +121,9 @@ def test_summary_gives_every_contract_name_with_its_labels() -> None:
     assert (
         value(got["mlops_prediction_drift_score"], method="Wasserstein distance (normed)") == 0.05
     )
+    rural = {"segment_column": "area_type", "segment": "rural"}
+    assert value(got["mlops_segment_drift_share"], **rural) == 0.38
+    assert value(got["mlops_segment_dataset_drift"], **rural) == 1
     assert value(got["mlops_live_recall"], variant="champion", model_version="3") == 0.84
     assert value(got["mlops_live_recall"], variant="challenger", model_version="4") == 0.78
     assert value(got["mlops_monitoring_labelled_rows"], variant="challenger") == 40

@@ -71,6 +71,12 @@ def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
     feature = example["drift"]["features"]["distance_km"]
     assert all(set(f) == set(feature) for f in drift["features"].values())
     assert set(summary["prediction_drift"]) == set(example["prediction_drift"])
+    segmented = summary["segment_drift"]
+    assert set(segmented) == set(example["segment_drift"])
+    assert segmented["column"] == config.project.monitoring.segment_by
+    rural = example["segment_drift"]["segments"]["rural"]
+    assert all(set(s) == set(rural) for s in segmented["segments"].values())
+    assert sum(s["rows"] for s in segmented["segments"].values()) == 1500
     assert list(summary["variants"]) == ["champion", "challenger"]
     champion_q = summary["variants"]["champion"]
     assert set(champion_q) == set(example["variants"]["champion"])

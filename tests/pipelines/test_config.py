@@ -80,6 +80,13 @@ def test_slice_must_be_a_categorical_column(project_dir: Path) -> None:
         load(project_dir)
 
 
+@pytest.mark.parametrize("segment", ["distance_km", "nope"])
+def test_segment_column_must_be_a_compared_category(project_dir: Path, segment: str) -> None:
+    edit(project_dir / "project.yaml", lambda d: d["monitoring"].update(segment_by=segment))
+    with pytest.raises(ConfigError, match=rf"monitoring.segment_by: '{segment}' is not"):
+        load(project_dir)
+
+
 def test_file_source_needs_a_path(project_dir: Path) -> None:
     edit(project_dir / "params.yaml", lambda d: d["data"].update(source="file", path=None))
     with pytest.raises(
