@@ -149,3 +149,36 @@ def test_missing_alias_exits_2_saying_what_to_do(project, tmp_path) -> None:
     assert done.returncode == 2
     assert "no model has alias 'challenger': run `mlops train` first" in done.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_dask_engine_scores_in_partitions_to_the_same_file(
+    project, tmp_path, prefect_server: str
+) -> None:
+    """`MLOPS_ENGINE=dask`: partitions on a LocalCluster of 2 workers; the file equals one pass."""
+    root, _ = project
+    frame = tiny_deliveries(n=45, seed=9).astype({"depot": object})
+    frame.loc[[3, 40], "depot"] = "ZZ9"
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    args = ["--input", str(tmp_path / "in.csv"), "--quiet", "--skip-invalid"]
+    one = mlops(root, *args, "--output", str(tmp_path / "one.parquet"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    output = ["--output", str(tmp_path / "parts.parquet"), "--partition-rows", "10"]
+    parts = run(
+        [str(BIN / "mlops"), "--root", str(root), "score", *args, *output],
+        root,
+        env={
+            **environment(root),
+            "MLOPS_ENGINE": "dask",
+            "MLOPS_DASK_WORKERS": "2",
+            "PREFECT_API_URL": prefect_server,
+        },
+        timeout=300,
+    )
+    assert parts.returncode == 0, parts.stderr[-3000:]
+    assert "scored 43 rows" in parts.stdout and "2 rows rejected" in parts.stdout
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "parts.parquet"), pd.read_parquet(tmp_path / "one.parquet")
+    )
+    rejected = [pd.read_csv(tmp_path / f"{n}.parquet.rejected.csv") for n in ("one", "parts")]
+    pd.testing.assert_frame_equal(*rejected)
+    assert rejected[0]["row"].tolist() == [4, 41]

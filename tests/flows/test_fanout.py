@@ -1,0 +1,80 @@
+"""The fan-out work on a Dask LocalCluster of 2 workers gives what one process gives."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from flows import fanout
+from pipelines.config import Runtime
+from pipelines.features import FeatureEncoder, featurize
+from pipelines.mapping import local_map
+from pipelines.split import split_by_time
+from pipelines.tune import search_lgbm
+from tests.conftest import tiny_deliveries
+
+pytestmark = pytest.mark.integration
+
+DASK = Runtime(engine="dask", dask_workers=2)
+
+
+@pytest.fixture
+def on_server(prefect_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This process and the Dask workers it starts report to the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        yield prefect_server
+
+
+def worker_pid(_: object) -> int:
+    return os.getpid()
+
+
+def test_local_engine_maps_here() -> None:
+    assert fanout.mapper(Runtime(), "x") is local_map
+    assert fanout.mapper(Runtime(), "x")(worker_pid, [1, 2]) == [os.getpid()] * 2
+
+
+def test_dask_engine_runs_items_in_worker_processes_in_order(on_server: str) -> None:
+    pids = fanout.mapper(DASK, "pid")(worker_pid, list(range(6)))
+    assert len(pids) == 6 and os.getpid() not in pids
+    assert fanout.mapper(DASK, "square")(pow_two, [3, 1, 2]) == [9, 1, 4]
+
+
+def pow_two(x: int) -> int:
+    return x * x
+
+
+def test_search_on_dask_gives_the_same_model(on_server: str, config, schema) -> None:
+    frame = featurize(tiny_deliveries(n=1500, seed=4), schema)
+    splits = split_by_time(frame, "pickup_time", "delayed", 0.2, 0.2)
+    train = config.params.train
+    params = train.model_copy(
+        update={
+            "lgbm": train.lgbm.model_copy(update={"n_estimators": 30}),
+            "search": train.search.model_copy(update={"max_trials": 4}),
+        }
+    )
+    encoder = FeatureEncoder.from_schema(schema)
+    here = search_lgbm(splits, schema, encoder, params, 0.83)
+    there = search_lgbm(splits, schema, encoder, params, 0.83, fanout.mapper(DASK, "trial"))
+    assert there[2].equals(here[2])  # every trial's settings and validation scores
+    assert there[1] == here[1]
+    assert there[0].booster_.model_to_string() == here[0].booster_.model_to_string()
+
+
+def test_segment_drift_on_dask_gives_the_same_figures(on_server: str, schema) -> None:
+    from monitoring.segments import segment_drift
+    from monitoring.window import current_frame
+    from tests.monitoring.factories import log_rows, reference, shifted
+
+    ref = reference(tiny_deliveries(n=2400, seed=0), schema)
+    cur = current_frame(log_rows(shifted(tiny_deliveries(n=2400, seed=1)), schema), schema)
+    args = (ref, cur, schema, "area_type", 0.3, 300, 100_000)
+    here = segment_drift(*args)
+    there = segment_drift(*args, run=fanout.mapper(DASK, "segment"))
+    assert there == here and len(here["segments"]) == 3
