@@ -6,17 +6,23 @@ stable interface, and a subprocess keeps DVC's import cost out of callers.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from pipelines.config import Runtime
 
+PROFILE_REMOTE = "profile"
+"""The remote `MLOPS_DVC_REMOTE` becomes, written to .dvc/config.local (never committed)."""
+PLUGINS = {"s3": "dvc_s3", "gs": "dvc_gs", "azure": "dvc_azure", "ssh": "dvc_ssh"}
+"""URL scheme -> the DVC plugin module that scheme needs (not dependencies of the project)."""
 BAD_INPUT_EXIT = 2  # pipelines.stages.entry.BAD_INPUT: config or data error, retrying won't help
 _EXITED = re.compile(r"exited with (\d+)")
 
@@ -106,3 +112,49 @@ def locked_hashes(root: Path | str = ".") -> dict[str, str]:
         for stage in stages.values()
         for out in stage.get("outs", [])
     }
+
+
+class RemoteProblem(RuntimeError):
+    """The DVC remote cannot be used: a plugin is missing, or DVC refused."""
+
+
+def use_remote(root: Path | str, url: str | None) -> list[str]:
+    """`--remote` arguments for push and pull: none (the default remote), or `url` as `profile`.
+
+    Raises RemoteProblem when the URL's scheme needs a DVC plugin that is not installed.
+    """
+    if not url:
+        return []
+    scheme = urlsplit(url).scheme
+    plugin = PLUGINS.get(scheme)
+    if plugin is not None and importlib.util.find_spec(plugin) is None:
+        package = plugin.replace("_", "-")
+        raise RemoteProblem(
+            f"MLOPS_DVC_REMOTE={url}: DVC needs its {scheme} plugin, which is not installed "
+            f"(`uv add {package}`)"
+        )
+    _checked("remote", "add", "--local", "--force", PROFILE_REMOTE, url, root=root)
+    return ["--remote", PROFILE_REMOTE]
+
+
+def push(root: Path | str = ".", url: str | None = None) -> str:
+    """Push the pipeline's outputs and run cache to the remote; DVC's last line of output."""
+    remote = use_remote(root, url)
+    return _checked("push", *remote, "--run-cache", root=root)
+
+
+def pull(root: Path | str = ".", url: str | None = None) -> str:
+    """Fetch what the remote holds of the current dvc.lock (missing files are fine)."""
+    remote = use_remote(root, url)
+    return _checked("pull", *remote, "--run-cache", "--allow-missing", root=root)
+
+
+def _checked(*args: str, root: Path | str) -> str:
+    done = dvc(*args, root=root)
+    output = done.stdout + done.stderr
+    lines = [ln for ln in output.splitlines() if ln.strip()]
+    if done.returncode != 0:
+        if "no remote specified" in output:
+            return "no DVC remote configured: nothing copied (`dvc remote add -d NAME URL`)"
+        raise RemoteProblem(f"dvc {args[0]} failed:\n" + "\n".join(lines[-8:]))
+    return lines[-1].strip() if lines else ""

@@ -39,6 +39,8 @@ class TrainingOutcome:
     validation: dict[str, Any]
     decision: Decision | None
     run_id: str | None
+    data_pushed: str | None = None
+    """DVC's word on pushing the outputs to the remote; None when no stage ran."""
 
 
 def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
@@ -50,6 +52,18 @@ def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
 def run_stage(stage: str, root: Path) -> dvc.StageRun:
     """One DVC stage; transient failures are retried, rejected input is not."""
     return dvc.repro(stage, root)
+
+
+@task(retries=2, retry_delay_seconds=5)
+def pull_data(root: Path, runtime: Runtime) -> str:
+    """Fetch outputs and run cache from the configured remote, so a fresh checkout skips work."""
+    return dvc.pull(root, runtime.dvc_remote)
+
+
+@task(retries=2, retry_delay_seconds=5)
+def push_data(root: Path, runtime: Runtime) -> str:
+    """Copy the stages' new outputs and run cache to the DVC remote."""
+    return dvc.push(root, runtime.dvc_remote)
 
 
 @task
@@ -158,11 +172,14 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     """Reproduce the DVC pipeline, track the result, register it if its gates pass.
 
     A batch that fails validation stops the flow with the validation report;
-    registered models are never touched then.
+    registered models are never touched then. New outputs are pushed to the
+    DVC remote at the end (`MLOPS_DVC_REMOTE`, else .dvc/config's default).
     """
     path = Path(root).resolve()
     config, runtime = load(path), Runtime()
     stages = dvc.stage_names(path)
+    if runtime.dvc_remote:  # a worker's fresh checkout: what was pushed need not be rerun
+        pull_data(path, runtime)
     runs = [run_stage(stage, path) for stage in stages if stage != PACKAGE_STAGE]
     tracked = track(path, config, runtime, None)
     decision = None
@@ -173,6 +190,7 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
             runs.append(run_stage(PACKAGE_STAGE, path))
             if decision.alias == "challenger" and decision.reasons[:1] != [ALREADY]:
                 announce_challenger(path, decision, runtime.model_name)
+    pushed = push_data(path, runtime) if any(r.ran for r in runs) else None
     return TrainingOutcome(
         stages=runs,
         evaluation=io.read_json(path / "metrics" / "evaluation.json"),
@@ -180,4 +198,5 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
         validation=io.read_json(path / "reports" / "validation.json"),
         decision=decision,
         run_id=tracked.parent_run_id,
+        data_pushed=pushed,
     )

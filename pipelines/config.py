@@ -345,6 +345,8 @@ class Runtime(BaseSettings):
     """File with `api_key=` and `admin_key=` lines; None means <root>/.secrets/serving.env."""
     service_url: str = "http://127.0.0.1:3000"
     """Where the CLI finds the running service."""
+    dvc_remote: str | None = None
+    """DVC remote URL (s3://bucket/path, a directory); None: .dvc/config's default, .dvc/storage."""
     engine: Literal["local", "dask"] = "local"
     """Fan-out work (search trials, scoring partitions, drift per segment): here, or on Dask."""
     dask_address: str | None = None

@@ -38,11 +38,13 @@ class DelayModel:
 
         `threads=1` suits a server answering a few rows at a time: LightGBM's
         OpenMP threads would otherwise spin between requests and take a core.
+        None means OpenMP's default here (not the thread count of wherever the
+        model was trained): every core, or one in a Dask worker.
         """
         booster = getattr(self.estimator, "booster_", None)
         if booster is not None:  # LightGBM's booster is ~15x faster than the sklearn wrapper
-            kwargs = {} if threads is None else {"num_threads": threads}
-            return np.asarray(booster.predict(matrix, **kwargs), dtype="float64")
+            num_threads = 0 if threads is None else threads  # 0: OpenMP's default
+            return np.asarray(booster.predict(matrix, num_threads=num_threads), dtype="float64")
         return np.asarray(self.estimator.predict_proba(matrix)[:, 1], dtype="float64")
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,9 +72,20 @@ def lgbm_settings(params: LgbmParams, encoder: FeatureEncoder, seed: int) -> dic
         "random_state": seed,
         "deterministic": True,
         "force_row_wise": True,
-        "n_jobs": 2,
         "verbose": -1,
     }
+
+
+def fit_threads() -> int | None:
+    """Threads a LightGBM fit uses here: OMP_NUM_THREADS where set, else every physical core.
+
+    LightGBM's own default ignores OMP_NUM_THREADS, which Dask sets to 1 in its
+    workers: two workers on two cores would then run four OpenMP threads, which
+    spin and make each fit tens of times slower. The trees do not depend on it
+    (`deterministic=True`), so it is not one of the recorded settings.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def fit_lgbm(
@@ -82,7 +94,7 @@ def fit_lgbm(
     """Gradient-boosted trees with native categorical splits."""
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(**settings).fit(
+    return LGBMClassifier(**settings, n_jobs=fit_threads()).fit(
         matrix, y, categorical_feature=encoder.categorical_indices
     )
 

@@ -99,7 +99,8 @@ def copy_project(target: Path, params_update: Callable[[dict], None] | None = No
         (target / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git(target, "init", "-q")
     run([str(BIN / "dvc"), "init", "-q"], target)
-    run([str(BIN / "dvc"), "config", "core.analytics", "false"], target)
+    for name in ("config", ".gitignore"):  # the committed DVC config: its default remote
+        shutil.copy2(ROOT / ".dvc" / name, target / ".dvc" / name)
     git(target, "add", "-A")
     git(target, "commit", "-q", "-m", "project")
     return target

@@ -54,10 +54,14 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
     packaged = json.loads((root / "reports" / "package.json").read_text())
     assert packaged["models"]["champion"]["tag"].startswith("parcel-delay:v1-")
     assert "challenger" not in packaged["models"]
+    # the outputs went to the default DVC remote, a directory a fresh checkout can pull from
+    assert "DVC remote: " in first.stdout and "pushed" in first.stdout
+    assert any((root / ".dvc" / "storage").rglob("*"))
 
     again = mlops(root, prefect_server, "train")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "stages run: none (everything up to date)" in again.stdout
+    assert "DVC remote:" not in again.stdout  # nothing new to copy
     assert "already registered" in again.stdout
     assert aliases(root) == {"champion": 1}
     # same registry, same code: the same Bento, nothing rebuilt

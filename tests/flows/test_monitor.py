@@ -174,3 +174,30 @@ def test_two_runs_at_once_keep_their_own_reports(with_reference, schema) -> None
     assert {h["run_id"] for h in mon.read_history(root)} == ids
     for _, folder in results:
         assert io.read_json(folder / "summary.json")["status"] == "ok"
+
+
+@pytest.mark.integration
+def test_the_flow_on_dask_tests_segments_in_workers(
+    with_reference, schema, prefect_server: str, monkeypatch
+) -> None:
+    """The monitoring flow, unchanged, with `MLOPS_ENGINE=dask`: segments on a LocalCluster."""
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    root = with_reference
+    settings = yaml.safe_load((root / "project.yaml").read_text())
+    settings["monitoring"]["min_segment_rows"] = 100  # 600 rows: about 200 per area type
+    (root / "project.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    write_log(root, shifted(tiny_deliveries(n=600, seed=2)), schema, START)
+    monkeypatch.setenv("MLOPS_ENGINE", "dask")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server)
+    with temporary_settings({PREFECT_API_URL: prefect_server}):
+        end = (START + timedelta(minutes=30)).isoformat()
+        outcome = mon.monitoring_flow(str(root), end=end, request_retrain=False)
+        APILogWorker.drain_all(timeout=10)  # the flow's logs, while the server still runs
+    segmented = outcome.summary["segment_drift"]
+    assert segmented["column"] == "area_type" and segmented["skipped"] == {}
+    assert all(s["dataset_drift"] for s in segmented["segments"].values())
+    text = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
+    labels = 'model_version="3",segment="rural",segment_column="area_type"'
+    assert f"mlops_segment_dataset_drift{{{labels}}} 1.0" in text
