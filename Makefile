@@ -69,11 +69,12 @@ test-tools: ## Prometheus, promtool and the Pushgateway for the infra tests (apt
 mlflow-ui: env ## browse runs and the registry at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
 
-benchmark: env ## pipeline, batch-scoring and serving benchmarks (each prints JSON; takes minutes)
+benchmark: env ## pipeline, scoring, serving, drift and Dask scale-out benchmarks (JSON each; minutes)
 	$(BIN)/python benchmarks/pipeline.py
 	$(BIN)/python benchmarks/scoring.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/scale_out.py
 
 STACK := docker compose -f infra/docker-compose.yml --env-file infra/.env
 

@@ -83,3 +83,30 @@ def test_segment_drift_on_dask_gives_the_same_figures(on_server: str, schema) ->
     here = segment_drift(*args)
     there = segment_drift(*args, run=fanout.mapper(DASK, "segment"))
     assert there == here and len(here["segments"]) == 3
+
+
+@pytest.mark.e2e
+def test_train_stage_on_dask_gives_the_same_trials_and_model(tmp_path, prefect_server) -> None:
+    """`dvc repro train` with MLOPS_ENGINE=dask: the stage fans its trials out, same files."""
+    from pipelines.io import read_joblib
+    from tests.conftest import BIN, copy_project, run
+
+    def small(params: dict) -> None:
+        params["generate"]["rows"] = 6000
+        params["train"]["lgbm"]["n_estimators"] = 40
+        params["train"]["search"]["max_trials"] = 4
+
+    root = copy_project(tmp_path / "proj", small)
+    local = run([str(BIN / "dvc"), "repro", "train"], root, timeout=600)
+    assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
+    trials = (root / "reports" / "trials.csv").read_text()
+    model = read_joblib(root / "models" / "lgbm.joblib")
+
+    env = {"MLOPS_ENGINE": "dask", "MLOPS_DASK_WORKERS": "2", "PREFECT_API_URL": prefect_server}
+    fanned = run(
+        [str(BIN / "dvc"), "repro", "--force", "--single-item", "train"], root, env=env, timeout=600
+    )
+    assert fanned.returncode == 0, fanned.stdout[-3000:] + fanned.stderr[-3000:]
+    assert "search-trial-fan-out" in fanned.stdout + fanned.stderr  # the Prefect flow ran
+    assert (root / "reports" / "trials.csv").read_text() == trials
+    assert trees(read_joblib(root / "models" / "lgbm.joblib").estimator) == trees(model.estimator)
