@@ -257,7 +257,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_release_run(args: argparse.Namespace) -> int:
     """Run the release flow on the service's challenger; print where it ended and why."""
-    from flows.release import describe_state, release_flow
+    from flows.release import release_flow
+    from flows.release_ops import describe_state
 
     state = release_flow(
         root=str(args.root),
@@ -286,7 +287,7 @@ def cmd_release(args: argparse.Namespace) -> int:
                     f"  {change['changed_at'][:19]}  {change['changed_by']:<18} "
                     f"{_show_policy(change['policy'])}  {change['reason']}"
                 )
-            from flows.release import STATE_FILE, describe_state, read_state
+            from flows.release_ops import STATE_FILE, describe_state, read_state
 
             print("\n".join(describe_state(read_state(args.root / STATE_FILE))))
             return 0
@@ -302,7 +303,7 @@ def cmd_release(args: argparse.Namespace) -> int:
                 reason=reason,
             )
         elif args.action == "rollback":  # the registry follows when a release promoted
-            from flows.release import STATE_FILE, MlflowRegistry, rollback
+            from flows.release_ops import STATE_FILE, MlflowRegistry, rollback
             from pipelines.config import Runtime
 
             policy, notes = rollback(
@@ -338,7 +339,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_exporter(args: argparse.Namespace) -> int:
     """Serve the monitoring metrics for Prometheus until interrupted."""
-    from flows.monitor import METRICS_DIR
+    from flows.state import METRICS_DIR
     from monitoring.exporter import serve_exporter
 
     directory = args.root / METRICS_DIR

@@ -283,7 +283,7 @@ def run_demo(
         release = wait_for_run("release/on-challenger", phase, 900)
         traffic.stop()
         state = io.read_json(root / "state" / "release" / "state.json")
-        from flows.release import describe_state
+        from flows.release_ops import describe_state
 
         for line in describe_state(state):
             timeline.step("release", line)

@@ -26,18 +26,12 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows import fanout
+from flows.state import HISTORY_FILE, METRICS_DIR, REFERENCES_DIR, WINDOWS_DIR
 from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.schema import Schema, build_schema
 from services.prediction_log import PredictionLog, default_url
 
-STATE_DIR = Path("state")
-"""Run-time state of the loop (git-ignored): monitoring windows, exported metrics, releases."""
-MONITORING_DIR = STATE_DIR / "monitoring"
-WINDOWS_DIR = MONITORING_DIR / "windows"
-HISTORY_FILE = MONITORING_DIR / "history.jsonl"
-REFERENCES_DIR = MONITORING_DIR / "references"
-METRICS_DIR = STATE_DIR / "metrics"
 LABELLED_FILE = "production.parquet"
 RETRAIN_EVENT = "mlops.retrain.requested"
 

@@ -20,16 +20,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from flows.cli import QUIET_ENV, main
-from flows.release import (
-    STATE_FILE,
-    PredictionLogReader,
-    ReleaseConfig,
-    ReleaseError,
-    describe_state,
-    read_state,
-    rollback,
-    run_release,
-)
+from flows.release import PredictionLogReader, ReleaseConfig, run_release
+from flows.release_ops import STATE_FILE, ReleaseError, describe_state, read_state, rollback
 from flows.serving import ServiceClient, ServiceError
 from flows.simulate import SimulationResult, simulate
 from pipelines import io
@@ -450,7 +442,7 @@ def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: 
     from mlflow import MlflowClient
 
     from flows import tracking
-    from flows.release import MlflowRegistry
+    from flows.release_ops import MlflowRegistry
     from pipelines.config import Runtime
 
     runtime = Runtime(tracking_uri=None, model_name="release-test")  # tmp_path/mlflow.db
