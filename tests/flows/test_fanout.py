@@ -45,6 +45,17 @@ def test_dask_engine_runs_items_in_worker_processes_in_order(on_server: str) -> 
     assert fanout.mapper(DASK, "square")(pow_two, [3, 1, 2]) == [9, 1, 4]
 
 
+def test_a_running_cluster_is_used_by_its_scheduler_address(on_server: str) -> None:
+    """`MLOPS_DASK_ADDRESS`: no cluster is started; the work goes to the one already running."""
+    from distributed import LocalCluster
+
+    env = {"PREFECT_API_URL": on_server}  # whoever starts the workers points them at the API
+    with LocalCluster(n_workers=1, processes=True, dashboard_address=None, env=env) as cluster:
+        [worker] = cluster.scheduler_info["workers"].values()
+        address = Runtime(engine="dask", dask_address=cluster.scheduler_address)
+        assert fanout.mapper(address, "pid")(worker_pid, [1, 2]) == [worker["pid"]] * 2
+
+
 def pow_two(x: int) -> int:
     return x * x
 
