@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -104,8 +105,8 @@ def score_file(
     The input's type and columns and the output's type are checked before the
     model is loaded. With `runtime.engine` dask the file is scored in
     partitions of `partition_rows` on the Dask cluster (same rows, same
-    scores); otherwise in one pass here, with a progress bar on stderr when it
-    is a terminal and `quiet` is false.
+    scores), otherwise in one pass here. A progress bar goes to stderr when it
+    is a terminal and `quiet` is false (on Dask it moves when the parts are in).
     """
     schema = build_schema(load(root))
     table = open_table(input_path, schema, chunk_rows)
@@ -115,19 +116,15 @@ def score_file(
     model = tracking.load_version(runtime.model_name, registered.version)
     threshold = float(registered.tags["threshold"])
     start = time.perf_counter()
-    if runtime.engine == "dask":
-        scored = score_partitioned(
-            model,
-            table,
-            output_path,
-            schema,
-            threshold,
-            registered.version,
+    score = (
+        partial(
+            score_partitioned,
             run=fanout.mapper(runtime, "score-partition"),
             partition_rows=partition_rows,
-            skip_invalid=skip_invalid,
         )
-        return _result(scored, time.perf_counter() - start, registered.version)
+        if runtime.engine == "dask"
+        else score_table
+    )
     with tqdm(
         total=table.rows,
         unit="rows",
@@ -135,7 +132,7 @@ def score_file(
         file=sys.stderr,
         disable=quiet or not sys.stderr.isatty(),
     ) as bar:
-        scored = score_table(
+        scored = score(
             model,
             table,
             output_path,
