@@ -23,11 +23,13 @@ DASK = Runtime(engine="dask", dask_workers=2)
 @pytest.fixture
 def on_server(prefect_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """This process and the Dask workers it starts report to the session's Prefect server."""
+    from prefect.logging.handlers import APILogWorker
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_server)
     with temporary_settings({PREFECT_API_URL: prefect_server}):
         yield prefect_server
+        APILogWorker.drain_all(timeout=10)  # the flows' logs, while the server still runs
 
 
 def worker_pid(_: object) -> int:
@@ -51,9 +53,15 @@ def test_a_running_cluster_is_used_by_its_scheduler_address(on_server: str) -> N
 
     env = {"PREFECT_API_URL": on_server}  # whoever starts the workers points them at the API
     with LocalCluster(n_workers=1, processes=True, dashboard_address=None, env=env) as cluster:
-        [worker] = cluster.scheduler_info["workers"].values()
+        [worker] = cluster.scheduler_info["workers"]
         address = Runtime(engine="dask", dask_address=cluster.scheduler_address)
-        assert fanout.mapper(address, "pid")(worker_pid, [1, 2]) == [worker["pid"]] * 2
+        assert fanout.mapper(address, "where")(worker_address, [1, 2]) == [worker] * 2
+
+
+def worker_address(_: object) -> str:
+    from distributed import get_worker
+
+    return str(get_worker().address)
 
 
 def pow_two(x: int) -> int:
