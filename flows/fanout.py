@@ -12,6 +12,7 @@ module-level function (or a `functools.partial` of one) and picklable items.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -61,7 +62,7 @@ def task_runner(runtime: Runtime) -> Any:
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
-            "env": {"PREFECT_API_URL": prefect_api_url()},
+            "env": {"PREFECT_API_URL": prefect_api_url(), "DASK_LOGGING__DISTRIBUTED": "warning"},
         },
     )
 
@@ -71,6 +72,7 @@ def dask_map(fn: Callable[[T], R], items: Sequence[T], *, runtime: Runtime, name
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter, not results
     # inputs are frames and models: hashing them for a cache key costs time and buys nothing
     unit = task(name=name, cache_policy=NO_CACHE)(fn)
 

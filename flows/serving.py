@@ -118,9 +118,12 @@ class ServiceClient:
         """The policy in force and its latest changes."""
         return self._call("GET", f"/admin/policy?history={history}")
 
-    def load_challenger(self, tag: str, reason: str) -> dict[str, Any]:
-        """Hot-load a packaged model (store tag) as challenger; the policy now in force."""
-        body = {"tag": tag, "reason": reason, "changed_by": "release-flow"}
+    def load_challenger(self, tag: str, reason: str, version: str | None = None) -> dict[str, Any]:
+        """Hot-load a packaged model (store tag; else registry version) as challenger.
+
+        Returns the policy now in force.
+        """
+        body = {"tag": tag, "reason": reason, "changed_by": "release-flow", "version": version}
         return self._call("PUT", "/admin/models/challenger", json=body)["policy"]
 
     def set_policy(self, **update: Any) -> dict[str, Any]:
@@ -143,7 +146,8 @@ def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
         return None
     policy = client.status(history=1)["policy"]
     if challenger["version"] not in (policy.get("challenger"), policy.get("champion")):
-        client.load_challenger(challenger["tag"], f"packaged challenger v{challenger['version']}")
+        version = str(challenger["version"])
+        client.load_challenger(challenger["tag"], f"packaged challenger v{version}", version)
     return str(challenger["version"])
 
 

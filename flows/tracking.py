@@ -295,17 +295,6 @@ def set_alias(model_name: str, alias: str, version_number: str) -> None:
 
 def load_version(model_name: str, version_number: str) -> DelayModel:
     """The DelayModel of a registry version (only ever our own registry's artifacts)."""
-    import mlflow
+    from services.registry_models import download_model
 
-    from flows.mlflow_model import ARTIFACT_KEY
-
-    with tempfile.TemporaryDirectory() as tmp:
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{model_name}/{version_number}", dst_path=tmp
-            )
-        )
-        files = list((local / "artifacts").glob("*.joblib"))
-        if not files:
-            raise FileNotFoundError(f"{model_name} v{version_number}: no {ARTIFACT_KEY} artifact")
-        return io.read_joblib(files[0])
+    return download_model(model_name, version_number)

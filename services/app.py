@@ -285,10 +285,11 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
         """Load a packaged model as challenger without a restart (admin key); champion-only."""
         authorize(request, admin=True)
         r = router()
-        if state.load_model is None:
+        fetchable = update.version is not None and r.fetch is not None
+        if state.load_model is None and not fetchable:
             raise HTTPException(501, "this service cannot load models at run time")
         try:
-            served = state.load_model(update.tag)
+            served = _challenger(update, state.load_model, r)
         except LookupError as exc:
             raise HTTPException(404, f"no packaged model {update.tag!r}: {exc}") from None
         except ValueError as exc:
@@ -302,3 +303,24 @@ def create_app(schema: Schema, serve: ServeParams, state: ServiceState) -> FastA
         return {"policy": applied.model_dump()}
 
     return app
+
+
+def _challenger(
+    update: ChallengerUpdate, load_model: Callable[[str], ServedModel] | None, r: Router
+) -> ServedModel:
+    """The update's packaged model by store tag, else by registry version; LookupError if neither.
+
+    The registry serves where the store lacks the tag: a Kubernetes pod packaged
+    before the challenger existed.
+    """
+    try:
+        if load_model is None:
+            raise LookupError("no model store here")
+        return load_model(update.tag)
+    except LookupError as missing:
+        if update.version is None or r.fetch is None:
+            raise
+        try:
+            return r.fetch(update.version)
+        except LookupError as exc:
+            raise LookupError(f"{missing}; {exc}") from None

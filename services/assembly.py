@@ -15,6 +15,7 @@ from services.auth import Keys, load_keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
 from services.prediction_log import PolicyStore, PredictionLog, default_url
+from services.registry_models import RegistryFetch
 from services.router import Router
 from services.served_model import ServedModel
 
@@ -75,6 +76,12 @@ def assemble(
         reasons_k=serve.reasons_top_k,
         refresh_seconds=serve.policy_refresh_seconds,
         canary_share=config.project.release.canary.share,
+        # with a tracking server (the production profile) replicas fetch what the policy names
+        fetch=(
+            RegistryFetch(runtime.tracking_uri, runtime.model_name, schema)
+            if runtime.tracking_uri
+            else None
+        ),
     )
     router.start()
     return router, keys

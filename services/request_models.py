@@ -127,5 +127,7 @@ class ChallengerUpdate(BaseModel):
     tag: Annotated[
         str, Field(min_length=3, max_length=200, pattern=r"^[a-z0-9][a-z0-9._-]*:[a-z0-9._-]+$")
     ]
+    version: Annotated[str | None, Field(pattern=r"^[0-9]{1,9}$")] = None
+    """Its registry version: fetched from the registry when this replica's store lacks the tag."""
     reason: str = Field("", max_length=500)
     changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin-api"

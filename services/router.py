@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +44,10 @@ class Answer:
     reasons: list[tuple[str, float]] | None
 
 
+FETCH_RETRY_SECONDS = 30.0
+"""How soon a replica tries again to fetch a version the stored policy names."""
+
+
 class Router:
     """Holds the loaded models and the policy in force; answers, shadows and logs requests."""
 
@@ -60,8 +64,14 @@ class Router:
         reasons_k: int = 3,
         refresh_seconds: float = 2.0,
         canary_share: float = 0.05,
+        fetch: Callable[[str], ServedModel] | None = None,
     ) -> None:
-        """`models` by registry version; `packaged` names the packaged champion/challenger."""
+        """`models` by registry version; `packaged` names the packaged champion/challenger.
+
+        `fetch` loads a registry version this replica lacks when a policy names
+        it (another replica hot-loaded or promoted it); None: such a policy is
+        refused here and the replica answers with its champion alone.
+        """
         if packaged.champion not in models:
             raise ValueError(f"champion version {packaged.champion!r} is not loaded")
         self.schema = schema
@@ -74,6 +84,8 @@ class Router:
         self.reasons_k = reasons_k
         self.canary_share = canary_share
         """Challenger weight a canary starts with when the admin gives none."""
+        self.fetch = fetch
+        self._retry_at: float | None = None
         self._shadow = ShadowPool(shadow_capacity)
         self._lock = threading.Lock()
         self._policy = packaged
@@ -111,26 +123,48 @@ class Router:
         challenger = policy.challenger if policy.champion else self.packaged.challenger
         for role, version in (("champion", champion), ("challenger", challenger)):
             if version is not None and version not in self.models:
-                raise PolicyError(
-                    f"{role} version {version} is not loaded here "
-                    f"(loaded: {', '.join(sorted(self.models))})"
-                )
+                self._fetch(role, version)
         if policy.uses_challenger and challenger is None:
             raise PolicyError(f"mode {policy.mode} needs a challenger and none is packaged")
         if champion == challenger:
             raise PolicyError(f"version {champion} cannot be champion and challenger at once")
         return policy.model_copy(update={"champion": champion, "challenger": challenger})
 
+    def _fetch(self, role: str, version: str) -> None:
+        """Load a version a policy names and this replica lacks; PolicyError if impossible."""
+        lacking = (
+            f"{role} version {version} is not loaded here "
+            f"(loaded: {', '.join(sorted(self.models))})"
+        )
+        if self.fetch is None:
+            raise PolicyError(lacking)
+        try:
+            served = self.fetch(version)
+        except Exception as exc:  # whatever the registry says, the champion keeps answering
+            raise PolicyError(f"{lacking} and cannot be fetched: {exc}") from None
+        if served.version != version:
+            raise PolicyError(f"{lacking}; the registry gave version {served.version}")
+        self.models = {**self.models, version: served}
+        log.info("version %s fetched from the registry as %s", version, role)
+
     def refresh_policy(self) -> bool:
-        """Reread the stored policy; apply it when it changed. True when something changed."""
+        """Reread the stored policy; apply it when it changed. True when something changed.
+
+        A policy that could not be applied because a version could not be
+        fetched is tried again every `FETCH_RETRY_SECONDS` (champion only meanwhile).
+        """
         change = self.policies.current()
-        if change is None or change.id == self._policy_id:
+        retry = self._retry_at is not None and time.monotonic() >= self._retry_at
+        if change is None or (change.id == self._policy_id and not retry):
             return False
+        self._retry_at = None
         try:
             policy = self._fit(TrafficPolicy.model_validate(change.policy))
         except (PolicyError, ValueError) as exc:
             log.warning("stored policy %s not applicable here (%s); champion only", change.id, exc)
             policy = self._fit(TrafficPolicy(mode="champion"))
+            if self.fetch is not None:
+                self._retry_at = time.monotonic() + FETCH_RETRY_SECONDS
         with self._lock:
             self._policy, self._policy_id = policy, change.id
             self.canary.reset()

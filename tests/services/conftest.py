@@ -62,6 +62,7 @@ def make_router(tmp_path: Path, schema, trained) -> Iterator[Callable[..., Route
         shadow_capacity: int = 1000,
         guardrails: Guardrails | None = None,
         url: str | None = None,
+        fetch: Callable[[str], ServedModel] | None = None,
     ) -> Router:
         champion = ServedModel.build("1", 0.5, trained["lgbm"], schema)
         models = {"1": champion}
@@ -84,6 +85,7 @@ def make_router(tmp_path: Path, schema, trained) -> Iterator[Callable[..., Route
             CanaryWatch(guardrails or Guardrails(0.02, 50.0, 20, 100)),
             shadow_capacity=shadow_capacity,
             refresh_seconds=0.2,
+            fetch=fetch,
         )
         router.start()
         if mode != "champion":

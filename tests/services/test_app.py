@@ -210,6 +210,41 @@ def test_a_packaged_model_becomes_challenger_without_restart(schema, make_router
         )
 
 
+def test_a_challenger_missing_from_the_store_comes_from_the_registry(
+    schema, make_router, trained
+) -> None:
+    """A pod packaged before the challenger existed: the admin call names its registry version."""
+    from services.served_model import ServedModel
+
+    def fetch(version: str) -> ServedModel:
+        if version != "7":
+            raise LookupError(f"parcel-delay v{version} from the registry: not found")
+        return ServedModel.build("7", 0.4, trained["logreg"], schema)
+
+    def no_store(tag: str) -> ServedModel:
+        raise LookupError(f"{tag} is not in this store")
+
+    router = make_router(challenger=None, fetch=fetch)
+    state = ServiceState(router=router, keys=KEYS, load_model=no_store)
+    tag = "parcel-delay:v7-abc"
+    with TestClient(create_app(schema, ServeParams(), state)) as client:
+        unknown = {"tag": "parcel-delay:v8-abc", "version": "8"}
+        missing = client.put("/admin/models/challenger", json=unknown, headers=ADMIN)
+        assert missing.status_code == 404
+        assert "not in this store; parcel-delay v8 from the registry" in missing.json()["detail"]
+        no_version = client.put("/admin/models/challenger", json={"tag": tag}, headers=ADMIN)
+        assert no_version.status_code == 404
+        got = client.put(
+            "/admin/models/challenger", json={"tag": tag, "version": "7"}, headers=ADMIN
+        )
+        assert got.status_code == 200, got.text
+        assert got.json()["policy"]["challenger"] == "7"
+        bad = client.put(
+            "/admin/models/challenger", json={"tag": tag, "version": "7; drop"}, headers=ADMIN
+        )
+        assert bad.status_code == 422
+
+
 def test_a_failing_champion_is_a_counted_500(schema, make_router, body) -> None:
     from pipelines.model import DelayModel
     from services.served_model import ServedModel

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import pytest
 
+from services import router as router_module
 from services.policy import Guardrails, TrafficPolicy
 from services.prediction_log import PredictionLog
 from services.router import PolicyError
+from services.served_model import ServedModel
 from tests.services.faulty_models import Exploding, Gated
 
 
@@ -157,6 +161,62 @@ def test_a_policy_change_by_another_replica_is_picked_up(make_router) -> None:
     one.set_policy(TrafficPolicy(mode="shadow"), "test", "replica one")
     assert two.refresh_policy()
     assert two.policy.mode == "shadow"
+
+
+def follows(router, mode: str, champion: str = "1") -> None:
+    """Wait for the router's refresher to apply the stored policy."""
+    deadline = time.monotonic() + 10
+    while (router.policy.mode, router.policy.champion) != (mode, champion):
+        assert time.monotonic() < deadline, router.policy
+        time.sleep(0.05)
+
+
+def test_a_replica_fetches_the_version_the_shared_policy_names(
+    make_router, rows, trained, schema
+) -> None:
+    fetched: list[str] = []
+
+    def fetch(version: str) -> ServedModel:
+        fetched.append(version)
+        return ServedModel.build(version, 0.5, trained["logreg"], schema)
+
+    one = make_router()  # the replica the release flow's admin call reached: holds 1 and 2
+    two = make_router(challenger=None, fetch=fetch)  # packaged before 2 existed
+    one.set_policy(TrafficPolicy(mode="ab", challenger_weight=0.5), "release-flow", "A/B")
+    follows(two, "ab")
+    assert two.policy.challenger == "2" and fetched == ["2"]
+    assert {a.model_version for a in two.predict(rows(200))} == {"1", "2"}
+    one.set_policy(TrafficPolicy(champion="2", challenger="1"), "release-flow", "promote")
+    follows(two, "champion", champion="2")
+    assert {a.model_version for a in two.predict(rows(4))} == {"2"}
+    assert fetched == ["2"]  # fetched once, kept
+
+
+def test_a_replica_that_cannot_fetch_keeps_its_champion_and_tries_again(
+    make_router, rows, monkeypatch
+) -> None:
+    attempts: list[str] = []
+
+    def fetch(version: str) -> ServedModel:
+        attempts.append(version)
+        raise LookupError("registry unreachable")
+
+    monkeypatch.setattr(router_module, "FETCH_RETRY_SECONDS", 0.1)
+    one, two = make_router(), make_router(challenger=None, fetch=fetch)
+    one.set_policy(TrafficPolicy(mode="ab", challenger_weight=0.5), "release-flow", "A/B")
+    deadline = time.monotonic() + 10
+    while len(attempts) < 2:  # the refresher tries again while the policy stands
+        assert time.monotonic() < deadline, attempts
+        time.sleep(0.05)
+    assert set(attempts) == {"2"}
+    assert two.policy.mode == "champion" and two.policy.champion == "1"
+    assert {a.model_version for a in two.predict(rows(20))} == {"1"}
+
+
+def test_without_fetch_a_version_it_lacks_is_refused(make_router) -> None:
+    router = make_router(challenger=None)
+    with pytest.raises(PolicyError, match="challenger version 7 is not loaded here"):
+        router.set_policy(TrafficPolicy(mode="shadow", champion="1", challenger="7"), "test", "")
 
 
 def test_modes_that_need_a_challenger_are_refused_without_one(make_router) -> None:

@@ -1,0 +1,65 @@
+"""Registry versions on demand: how a replica follows a policy naming a model it lacks.
+
+Replicas share the traffic policy (the policy store), not their memory: when
+the release flow hot-loads a challenger into one replica, or promotes it, the
+others read a policy naming a version they never packaged. With a tracking
+server configured they fetch that version from the MLflow registry (the
+model and its `threshold` tag), as `mlops package` would have. MLflow is
+imported only when a version is fetched, never on the request path.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipelines import io
+from pipelines.model import DelayModel
+from pipelines.schema import Schema
+from services.served_model import ServedModel
+
+
+def download_model(model_name: str, version: str) -> DelayModel:
+    """The DelayModel of a registry version (mlflow's tracking and registry URIs already set)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{model_name}/{version}", dst_path=tmp
+            )
+        )
+        files = list((local / "artifacts").glob("*.joblib"))
+        if not files:
+            raise FileNotFoundError(f"{model_name} v{version}: no model (.joblib) artifact")
+        model = io.read_joblib(files[0])
+    if not isinstance(model, DelayModel):
+        raise ValueError(f"{model_name} v{version}: the artifact is a {type(model).__name__}")
+    return model
+
+
+class RegistryFetch:
+    """Loads a registry version as a ServedModel: the Router's `fetch`."""
+
+    def __init__(self, tracking_uri: str, model_name: str, schema: Schema) -> None:
+        """Versions of `model_name` in the registry at `tracking_uri`, checked against `schema`."""
+        self.tracking_uri, self.model_name, self.schema = tracking_uri, model_name, schema
+
+    def __call__(self, version: str) -> ServedModel:
+        """The version ready to answer; LookupError when the registry has no usable version."""
+        import mlflow
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        mlflow.set_tracking_uri(self.tracking_uri)  # the registry follows it
+        try:
+            tags: dict[str, Any] = dict(
+                MlflowClient().get_model_version(self.model_name, version).tags
+            )
+            threshold = float(tags["threshold"])
+            model = download_model(self.model_name, version)
+        except (MlflowException, KeyError, ValueError, FileNotFoundError) as exc:
+            raise LookupError(f"{self.model_name} v{version} from the registry: {exc}") from None
+        metadata = {"registry_version": version, "threshold": threshold, "source": "registry"}
+        return ServedModel.build(version, threshold, model, self.schema, metadata)
