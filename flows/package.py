@@ -9,11 +9,13 @@ and packaging twice builds nothing new. Also the `package` DVC stage:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed
 from pathlib import Path
@@ -130,20 +132,40 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         io.write_json(ctx / PINS_FILE, {role: p["tag"] if p else None for role, p in pins.items()})
-        bento = bentoml.bentos.build(
-            SERVICE,
-            name=BENTO_NAME,
-            version=version,
-            build_ctx=str(ctx),
-            include=INCLUDE,
-            labels={role: f"v{p['version']}" if p else "none" for role, p in pins.items()},
-            python={
-                "packages": [f"{p}=={installed(p)}" for p in PACKAGES],
-                "lock_packages": False,
-            },
-            docker={"python_version": "3.11"},
-        )
+        with _service_from(ctx):
+            bento = bentoml.bentos.build(
+                SERVICE,
+                name=BENTO_NAME,
+                version=version,
+                build_ctx=str(ctx),
+                include=INCLUDE,
+                labels={role: f"v{p['version']}" if p else "none" for role, p in pins.items()},
+                python={
+                    "packages": [f"{p}=={installed(p)}" for p in PACKAGES],
+                    "lock_packages": False,
+                },
+                docker={"python_version": "3.11"},
+            )
     return str(bento.tag), False
+
+
+@contextlib.contextmanager
+def _service_from(ctx: Path) -> Iterator[None]:
+    """Make the build import the service from `ctx`, whatever this process imported already.
+
+    BentoML imports the service module to build it; with this checkout's
+    `services` package already imported (loading a registry model does that),
+    the service would come from the checkout and look for its pins there.
+    """
+    ours = {n: m for n, m in sys.modules.items() if n == "services" or n.startswith("services.")}
+    for name in ours:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if n == "services" or n.startswith("services.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
 
 
 def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:

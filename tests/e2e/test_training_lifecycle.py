@@ -41,6 +41,7 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
 
     first = mlops(root, prefect_server, "train")
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "will start" not in first.stdout + first.stderr, first.stderr[-3000:]  # no retries
     assert "rows ingested: 20000" in first.stdout
     assert "validation: passed" in first.stdout
     assert "registry: version 1 has alias 'champion'" in first.stdout, first.stdout
