@@ -13,11 +13,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.config import load
-from tests.conftest import BIN, ROOT, copy_project, free_port, run, wait_http
+from tests.conftest import BIN, ROOT, background, copy_project, free_port, run, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -44,27 +42,11 @@ def small(params: dict) -> None:
     params["train"]["search"]["max_trials"] = 2
 
 
-@contextmanager
-def started(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[Any]:
-    """A background process with its output in `log`; terminated (then killed) on exit."""
+def started(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> Any:
+    """A project command in the background (venv first on PATH), output in `log`."""
     path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env={**os.environ, **QUIET, "PATH": path, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    full_env = {**os.environ, **QUIET, "PATH": path, **env}
+    return background(args, log, stop_s=30, cwd=cwd, env=full_env)
 
 
 def poll(probe: Callable[[], T | None], deadline_s: float, what: str) -> T:

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, background, free_port, wait_http
 
 INFRA = ROOT / "infra"
 PROMETHEUS_YML = INFRA / "prometheus" / "prometheus.yml"
@@ -298,30 +298,17 @@ def prometheus(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     port = free_port()
-    log = (home / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    args = [
+        binary,
+        f"--config.file={home / 'prometheus.yml'}",
+        f"--storage.tsdb.path={home / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
     url = f"http://127.0.0.1:{port}"
-    try:
+    with background(args, home / "prometheus.log") as proc:
         wait_http(f"{url}/-/ready", 60, proc)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
         # shown by pytest when the test failed
         sys.stderr.write((home / "prometheus.log").read_text()[-4000:])
 

@@ -6,7 +6,6 @@ import copy
 import json
 import re
 import shutil
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -29,7 +28,7 @@ from monitoring.exporter import (
     summary_metrics,
     write_metrics,
 )
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, background, free_port, wait_http
 
 CONTRACT = ROOT / "docs" / "monitoring-contract.md"
 
@@ -332,21 +331,11 @@ def pushgateway(tmp_path: Path) -> Iterator[str]:
     if binary is None:
         pytest.skip("prometheus-pushgateway not installed (make test-tools)")
     port = free_port()
-    log = (tmp_path / "pushgateway.log").open("w")
-    proc = subprocess.Popen(
-        [binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT
-    )
+    args = [binary, f"--web.listen-address=127.0.0.1:{port}"]
     url = f"http://127.0.0.1:{port}"
-    try:
+    with background(args, tmp_path / "pushgateway.log", stop_s=10) as proc:
         wait_http(f"{url}/-/ready", 30, proc)
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.mark.integration
