@@ -51,8 +51,11 @@ def prefect_api_url() -> str:
 
 def task_runner(runtime: Runtime) -> Any:
     """Prefect's DaskTaskRunner on the configured cluster."""
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask import DaskTaskRunner  # imports distributed, which sets its log level
 
+    # cluster chatter, not results (the dashboard it announces is switched off)
+    for name in ("distributed", "prefect.task_runner.dask"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if runtime.dask_address:
         return DaskTaskRunner(address=runtime.dask_address)
     return DaskTaskRunner(
@@ -72,7 +75,6 @@ def dask_map(fn: Callable[[T], R], items: Sequence[T], *, runtime: Runtime, name
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)  # cluster chatter, not results
     # inputs are frames and models: hashing them for a cache key costs time and buys nothing
     unit = task(name=name, cache_policy=NO_CACHE)(fn)
 
