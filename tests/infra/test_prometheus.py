@@ -143,6 +143,25 @@ def test_alert_rules_are_complete_and_name_real_metrics() -> None:
         assert not unknown, f"{rule['alert']} uses unknown metrics {unknown}"
 
 
+def test_alert_thresholds_are_project_yamls(config) -> None:
+    """The numbers the rules compare with are project.yaml's (they cannot read it)."""
+    project = config.project
+    rules = {
+        r["alert"]: " ".join(r["expr"].split())
+        for g in yaml.safe_load(ALERTS_YML.read_text())["groups"]
+        for r in g["rules"]
+    }
+    recall = rules["LiveRecallBelowFloor"]
+    assert f"< {project.acceptance.min_recall:.2f}" in recall
+    assert f">= {project.monitoring.retrain.min_labelled}" in recall
+    budget_s = project.requirements.latency_budget_ms / 1000
+    assert rules["P99LatencyOverBudget"].endswith(f"> {budget_s:g}")
+    error_rate = f") > {project.release.canary.max_error_rate:g}"
+    assert rules["HighErrorRate"].count(error_rate) == 2
+    disagreement = round(1 - project.release.min_agreement, 4)
+    assert f") > {disagreement:.2f} and" in rules["ShadowDisagreementHigh"]
+
+
 def test_dashboards_are_valid_grafana_json() -> None:
     boards = dashboards()
     assert set(boards) == {"serving.json", "model_quality.json", "drift.json", "pipeline.json"}
@@ -211,7 +230,8 @@ def window_summary() -> dict[str, Any]:
         "drifted": False,
     }
     champion = summary["variants"]["champion"]
-    champion.update(recall=0.74)  # under acceptance.min_recall on 300 labelled rows
+    # under acceptance.min_recall, on more labelled rows than monitoring.retrain.min_labelled
+    champion.update(recall=0.74, labelled=1200)
     champion["calibration"].append(
         {"bin": "0.9-1.0", "mean_predicted": 0.93, "observed_rate": 0.88, "rows": 20}
     )
