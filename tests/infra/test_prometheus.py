@@ -162,6 +162,37 @@ def test_alert_thresholds_are_project_yamls(config) -> None:
     assert f") > {disagreement:.2f} and" in rules["ShadowDisagreementHigh"]
 
 
+def test_dashboard_threshold_lines_are_project_yamls(config) -> None:
+    project = config.project
+    expected = {
+        ("drift.json", "Share of drifted features"): project.monitoring.drift_share,
+        ("drift.json", "Share of drifted features per segment"): project.monitoring.drift_share,
+        ("model_quality.json", "Champion live recall"): project.acceptance.min_recall,
+        ("model_quality.json", "Live recall by variant"): project.acceptance.min_recall,
+        ("model_quality.json", "Champion live precision"): project.acceptance.min_precision,
+        ("model_quality.json", "Live precision by variant"): project.acceptance.min_precision,
+        ("model_quality.json", "Labelled rows in window"): project.monitoring.retrain.min_labelled,
+        ("model_quality.json", "Labelled rows by variant"): project.monitoring.retrain.min_labelled,
+        ("serving.json", "Request latency /predict, p50 and p99"): (
+            project.requirements.latency_budget_ms / 1000
+        ),
+        ("serving.json", "Model latency by variant, p50 and p99"): (
+            project.requirements.latency_budget_ms / 1000
+        ),
+        ("serving.json", "5xx share of requests"): project.release.canary.max_error_rate,
+        ("serving.json", "Shadow disagreement share"): 1 - project.release.min_agreement,
+    }
+    found: dict[tuple[str, str], list[float]] = {}
+    for name, board in dashboards().items():
+        for panel in panels(board):
+            steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {})
+            values = [s["value"] for s in steps.get("steps", []) if s.get("value") is not None]
+            found.setdefault((name, panel["title"]), []).extend(values)
+    for where, value in expected.items():  # a title may be a stat and a graph: both agree
+        lines = found.get(where)
+        assert lines and lines == [pytest.approx(value)] * len(lines), (where, lines, value)
+
+
 def test_dashboards_are_valid_grafana_json() -> None:
     boards = dashboards()
     assert set(boards) == {"serving.json", "model_quality.json", "drift.json", "pipeline.json"}
