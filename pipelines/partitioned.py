@@ -82,7 +82,7 @@ def _csv_plan(table: Table, partition_rows: int) -> list[Partition]:
     parts: list[Partition] = []
     with table.path.open("rb") as handle:
         start = offset = len(handle.readline())
-        rows = 0
+        rows, last_byte = 0, b"\n"
         while block := handle.read(_BLOCK_BYTES):
             ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + offset + 1
             for end in ends[partition_rows - rows - 1 :: partition_rows]:
