@@ -109,31 +109,13 @@ def read_partition(table: Table, partition: Partition) -> Iterator[pd.DataFrame]
         yield from table.chunks()  # nothing to cut: the empty file as one pass reads it
         return
     if table.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        with pq.ParquetFile(table.path) as parquet:
-            batches = parquet.iter_batches(
-                batch_size=table.chunk_rows,
-                row_groups=range(partition.start, partition.stop),
-                columns=list(table.columns),
-            )
-            yield from (batch.to_pandas() for batch in batches)
+        yield from table.parquet_chunks(range(partition.start, partition.stop))
         return
     with table.path.open("rb") as handle:
         header = handle.readline()
         handle.seek(partition.start)
         text = header + handle.read(partition.stop - partition.start)
-    try:
-        reader = pd.read_csv(
-            bytes_io.BytesIO(text),
-            usecols=list(table.columns),
-            dtype=dict.fromkeys(table.text_columns, str),
-            chunksize=table.chunk_rows,
-        )
-        with reader:
-            yield from reader
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{table.path}: cannot be read as csv: {exc}") from exc
+    yield from table.csv_chunks(bytes_io.BytesIO(text))
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ written CSV or Parquet file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import numpy as np
 import pandas as pd
@@ -238,11 +238,12 @@ class Table:
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         """The file's rows, `chunk_rows` at a time (at least one chunk, maybe empty)."""
-        yield from self._csv() if self.kind == "csv" else self._parquet()
+        yield from self.csv_chunks() if self.kind == "csv" else self.parquet_chunks()
 
-    def _csv(self) -> Iterator[pd.DataFrame]:
+    def csv_chunks(self, source: IO[bytes] | None = None) -> Iterator[pd.DataFrame]:
+        """The CSV's rows, or those of `source`: a slice of the file behind its header line."""
         reader = pd.read_csv(
-            self.path,
+            self.path if source is None else source,
             usecols=list(self.columns),
             dtype=dict.fromkeys(self.text_columns, str),
             chunksize=self.chunk_rows,
@@ -250,14 +251,17 @@ class Table:
         with reader:
             yield from self._named_errors(reader)
 
-    def _parquet(self) -> Iterator[pd.DataFrame]:
+    def parquet_chunks(self, row_groups: Sequence[int] | None = None) -> Iterator[pd.DataFrame]:
+        """The Parquet file's rows, or those of some of its row groups."""
         import pyarrow.parquet as pq
 
         with pq.ParquetFile(self.path) as parquet:
             if parquet.metadata.num_rows == 0:
                 yield parquet.schema_arrow.empty_table().select(list(self.columns)).to_pandas()
                 return
-            batches = parquet.iter_batches(batch_size=self.chunk_rows, columns=list(self.columns))
+            batches = parquet.iter_batches(
+                batch_size=self.chunk_rows, row_groups=row_groups, columns=list(self.columns)
+            )
             yield from self._named_errors(batch.to_pandas() for batch in batches)
 
     def _named_errors(self, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
