@@ -78,7 +78,7 @@ def format_training(outcome: Any) -> str:
             lines.append("registry: not registered: " + "; ".join(d.reasons))
     if outcome.run_id:
         lines.append(f"MLflow run: {outcome.run_id}")
-    if getattr(outcome, "data_pushed", None):
+    if outcome.data_pushed:
         lines.append(f"DVC remote: {outcome.data_pushed}")
     return "\n".join(lines)
 
