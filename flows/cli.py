@@ -503,10 +503,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.root = args.root.resolve()
     prepare_env(args.root)
-    from pipelines.config import ConfigError
+    from pipelines.config import ConfigError, load_runtime
     from pipelines.ingest import DataError
 
     try:
+        load_runtime()  # a bad MLOPS_* variable is named here, before any work starts
         return int(args.func(args))
     except (ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -517,7 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StageFailed):
             print(f"error: {exc}", file=sys.stderr)
             return 2 if exc.bad_input else 1
-        if type(exc).__name__ in ("PackageError", "ServiceError", "PinsError", "ReleaseError"):
+        known = ("PackageError", "ServiceError", "PinsError", "ReleaseError", "RemoteProblem")
+        if type(exc).__name__ in known:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

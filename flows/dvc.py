@@ -118,14 +118,9 @@ class RemoteProblem(RuntimeError):
     """The DVC remote cannot be used: a plugin is missing, or DVC refused."""
 
 
-def use_remote(root: Path | str, url: str | None) -> list[str]:
-    """`--remote` arguments for push and pull: none (the default remote), or `url` as `profile`.
-
-    Raises RemoteProblem when the URL's scheme needs a DVC plugin that is not installed.
-    """
-    if not url:
-        return []
-    scheme = urlsplit(url).scheme
+def require_plugin(url: str | None) -> None:
+    """RemoteProblem when the remote URL's scheme needs a DVC plugin that is not installed."""
+    scheme = urlsplit(url or "").scheme
     plugin = PLUGINS.get(scheme)
     if plugin is not None and importlib.util.find_spec(plugin) is None:
         package = plugin.replace("_", "-")
@@ -133,6 +128,16 @@ def use_remote(root: Path | str, url: str | None) -> list[str]:
             f"MLOPS_DVC_REMOTE={url}: DVC needs its {scheme} plugin, which is not installed "
             f"(`uv add {package}`)"
         )
+
+
+def use_remote(root: Path | str, url: str | None) -> list[str]:
+    """`--remote` arguments for push and pull: none (the default remote), or `url` as `profile`.
+
+    Raises RemoteProblem when the URL's scheme needs a DVC plugin that is not installed.
+    """
+    if not url:
+        return []
+    require_plugin(url)
     _checked("remote", "add", "--local", "--force", PROFILE_REMOTE, url, root=root)
     return ["--remote", PROFILE_REMOTE]
 

@@ -179,6 +179,7 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     config, runtime = load(path), Runtime()
     stages = dvc.stage_names(path)
     if runtime.dvc_remote:  # a worker's fresh checkout: what was pushed need not be rerun
+        dvc.require_plugin(runtime.dvc_remote)  # before any task: retrying cannot install it
         pull_data(path, runtime)
     runs = [run_stage(stage, path) for stage in stages if stage != PACKAGE_STAGE]
     tracked = track(path, config, runtime, None)

@@ -391,6 +391,18 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
         raise _explain(path, exc) from None
 
 
+def load_runtime() -> Runtime:
+    """The runtime profile from MLOPS_* environment variables; ConfigError names each bad one."""
+    try:
+        return Runtime()
+    except ValidationError as exc:
+        lines = [
+            f"  MLOPS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("environment: invalid MLOPS_* setting\n" + "\n".join(lines)) from None
+
+
 def load_project(path: Path | str = PROJECT_FILE) -> Project:
     """Parse and check project.yaml."""
     path = Path(path)

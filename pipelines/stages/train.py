@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flows import fanout
 from pipelines import io
-from pipelines.config import Config, Runtime
+from pipelines.config import Config, load_runtime
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
 from pipelines.stages.entry import run_stage
@@ -25,7 +25,7 @@ def _train(args: argparse.Namespace, config: Config) -> None:
         build_schema(config),
         params.train,
         params.evaluate.recall_target,
-        run_trials=fanout.mapper(Runtime(), "search-trial"),
+        run_trials=fanout.mapper(load_runtime(), "search-trial"),
     )
     out = Path(args.models)
     for name, model in result.models.items():

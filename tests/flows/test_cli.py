@@ -70,3 +70,12 @@ def test_experiment_rejects_unknown_param_keys(tmp_path: Path, capsys) -> None:
     with pytest.raises(ConfigError, match=r"expected <section>.<key>=<value>"):
         check_overrides(["num_leaves"], ROOT)
     check_overrides(["train.lgbm.num_leaves=63"], ROOT)
+
+
+def test_bad_environment_exits_2_naming_each_variable(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MLOPS_ENGINE", "spark")
+    monkeypatch.setenv("MLOPS_DASK_WORKERS", "0")
+    assert main(["--root", str(ROOT), "config"]) == 2
+    err = capsys.readouterr().err
+    assert "MLOPS_ENGINE: Input should be 'local' or 'dask'" in err
+    assert "MLOPS_DASK_WORKERS: Input should be greater than or equal to 1" in err
