@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd
 from scoring import THRESHOLD, VERSION, train  # benchmarks/scoring.py: the same model recipe
 
-from flows import fanout
+from flows.adapters import fanout
 from pipelines.config import Config, Runtime, load
 from pipelines.features import FeatureEncoder, featurize
 from pipelines.generate import generate_deliveries
-from pipelines.mapping import local_map
+from pipelines.mapping import engine_mapper, local_map
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
 from pipelines.predict import CHUNK_ROWS, open_table, score_table
 from pipelines.schema import Schema, build_schema
@@ -59,7 +59,7 @@ def scoring(config: Config, schema: Schema, rows: int, workers: int, tmp: Path) 
     one_s, _ = seconds_of(
         lambda: score_table(model, table, tmp / "one.parquet", schema, THRESHOLD, VERSION)
     )
-    dask = fanout.mapper(Runtime(engine="dask", dask_workers=workers), "score-partition")
+    dask = engine_mapper(Runtime(engine="dask", dask_workers=workers), "score-partition")
     dask_s, _ = seconds_of(
         lambda: score_partitioned(
             model, table, tmp / "dask.parquet", schema, THRESHOLD, VERSION, run=dask
@@ -103,7 +103,7 @@ def search(config: Config, schema: Schema, rows: int, workers: int) -> dict:
     figures = {"one_process": {"seconds": one_s}}
     same = True
     for n in sorted({1, workers}):
-        mapper = fanout.mapper(Runtime(engine="dask", dask_workers=n), "search-trial")
+        mapper = engine_mapper(Runtime(engine="dask", dask_workers=n), "search-trial")
         took, (dask_model, _, dask_trials) = seconds_of(run(mapper))
         figures[f"dask_{n}_worker{'s' if n > 1 else ''}"] = {
             "seconds": took,

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipelines.config import Config, load
 from pipelines.features import FeatureEncoder, featurize
 from pipelines.generate import generate_deliveries
+from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.model import DelayModel
 from pipelines.predict import open_table, score_chunks, score_table
 from pipelines.schema import Schema, build_schema
-from pipelines.train import fit_lgbm, lgbm_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD, VERSION = 0.5, "bench"

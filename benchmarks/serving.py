@@ -270,9 +270,9 @@ def train_models(rows: int) -> tuple[Any, Any, Any, Any, Any]:
     from pipelines.config import load
     from pipelines.features import FeatureEncoder, featurize
     from pipelines.generate import generate_deliveries
+    from pipelines.lgbm import fit_lgbm, lgbm_settings
     from pipelines.model import DelayModel
     from pipelines.schema import build_schema
-    from pipelines.train import fit_lgbm, lgbm_settings
 
     config = load(ROOT)
     schema = build_schema(config)

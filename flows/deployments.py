@@ -27,7 +27,7 @@ def build_deployments(root: Path, schedule_monitoring: bool = True) -> list[Any]
     """The three deployments, bound to the project at `root`."""
     from prefect.events import DeploymentEventTrigger
 
-    from flows.monitor import RETRAIN_EVENT, monitoring_flow
+    from flows.monitoring import RETRAIN_EVENT, monitoring_flow
     from flows.release import release_flow
     from flows.training import CHALLENGER_EVENT, training_flow
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from prefect import flow, task
 
-from flows import dvc, tracking
+from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import ConfigError, Runtime, load
 

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow
 
-from flows.monitor import log_url
+from flows.adapters.service_client import ServiceError, client_for, load_packaged_challenger
+from flows.monitoring import log_url
+from flows.paths import METRICS_DIR
 from flows.release_ops import (
     STATE_FILE,
     MlflowRegistry,
@@ -42,8 +44,6 @@ from flows.release_ops import (
     read_state,
     utc_now,
 )
-from flows.serving import ServiceError, client_for, load_packaged_challenger
-from flows.state import METRICS_DIR
 from pipelines import io
 from pipelines.config import Release, Runtime, load
 

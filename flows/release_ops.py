@@ -12,20 +12,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from flows.serving import previous_champion
-from flows.state import RELEASE_STATE_FILE
+from flows.adapters.service_client import previous_champion
+from flows.paths import RELEASE_STATE_FILE
 from pipelines import io
 from pipelines.config import Runtime
+from pipelines.errors import UserError
 
 STATE_FILE = RELEASE_STATE_FILE
 
 
-class ReleaseError(RuntimeError):
+class ReleaseError(UserError, RuntimeError):
     """The release cannot start or go on; the message says why and what to do."""
 
 
 class PolicyClient(Protocol):
-    """The service's admin route (flows.serving.ServiceClient)."""
+    """The service's admin route (flows.adapters.service_client.ServiceClient)."""
 
     def status(self, history: int = 10) -> dict[str, Any]:
         """The policy in force and its latest changes, newest first."""
@@ -79,7 +80,7 @@ class MlflowRegistry:
         from mlflow import MlflowClient
         from mlflow.exceptions import MlflowException
 
-        from flows import tracking
+        from flows.adapters import tracking
 
         tracking.connect(self.root, self.runtime)
         try:
@@ -95,7 +96,7 @@ class MlflowRegistry:
         """Move the aliases, then rewrite reports/registry.json (the training flow's step)."""
         from mlflow import MlflowClient
 
-        from flows import tracking
+        from flows.adapters import tracking
         from flows.training import record_registry
 
         tracking.connect(self.root, self.runtime)

@@ -1,7 +1,7 @@
 """Batch scoring adapter: a registered model scores a CSV or Parquet file, chunk by chunk.
 
 On the Dask engine (`MLOPS_ENGINE=dask`) the file is scored in partitions,
-one Prefect task each (see `flows.fanout` and `pipelines.partitioned`).
+one Prefect task each (see `flows.adapters.fanout` and `pipelines.partitioned`).
 The model comes from the MLflow registry (an alias or a version number) and
 its decision threshold from that version's `threshold` tag, so a file is
 scored exactly as the evaluated model would score it. The scoring itself is
@@ -18,14 +18,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from flows import fanout, tracking
+from flows.adapters import tracking
 from pipelines.config import Runtime, load
+from pipelines.errors import UserError
+from pipelines.mapping import engine_mapper
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
 from pipelines.predict import CHUNK_ROWS, ScoredFile, file_kind, open_table, score_table
 from pipelines.schema import build_schema
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(UserError, LookupError):
     """No registry version carries the alias or number asked for, or it lacks its threshold."""
 
 
@@ -119,7 +121,7 @@ def score_file(
     score = (
         partial(
             score_partitioned,
-            run=fanout.mapper(runtime, "score-partition"),
+            run=engine_mapper(runtime, "score-partition"),
             partition_rows=partition_rows,
         )
         if runtime.engine == "dask"

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task
 
-from flows import dvc, tracking
+from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.evaluate import beats, choose_alias, precision_at_recall, verdict_from_dict
@@ -201,3 +201,46 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
         run_id=tracked.parent_run_id,
         data_pushed=pushed,
     )
+
+
+def format_training(outcome: TrainingOutcome) -> str:
+    """The summary `mlops train` prints: data, validation, candidates, threshold, decision."""
+    ev, val = outcome.evaluation, outcome.validation
+    ran = [s.stage for s in outcome.stages if s.ran]
+    lines = [
+        f"stages run: {', '.join(ran) or 'none (everything up to date)'}",
+        f"rows ingested: {outcome.ingest['rows']} ({outcome.ingest['source']})",
+        f"validation: {'passed' if val['success'] else 'FAILED'} "
+        f"({val['evaluated']} expectations on {val['rows']} rows)",
+        "candidates (gold holdout, each at its own threshold):",
+        f"  {'model':<10}{'roc_auc':>9}{'pr_auc':>8}{'recall':>8}"
+        f"{'precision':>11}{'threshold':>11}",
+    ]
+    for name, c in ev["candidates"].items():
+        h = c["holdout"]
+        lines.append(
+            f"  {name:<10}{h['roc_auc']:>9.3f}{h['pr_auc']:>8.3f}{h['recall']:>8.3f}"
+            f"{h['precision']:>11.3f}{c['threshold']:>11.4f}"
+        )
+    if ev.get("oracle_roc_auc") is not None:
+        lines.append(f"  best achievable ROC AUC (true probabilities): {ev['oracle_roc_auc']:.3f}")
+    chosen = ev["chosen"]
+    lines.append(f"chosen: {chosen} at threshold {ev['candidates'][chosen]['threshold']:.4f}")
+    gate = ev["gate"]
+    lines.append(f"gate: {'passed' if gate['passed'] else 'failed'}")
+    lines += [
+        f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in gate["checks"]
+    ]
+    d = outcome.decision
+    if d is not None:
+        if d.alias:
+            unchanged = [r for r in d.reasons if r.startswith("already registered")]
+            note = f" ({unchanged[0]})" if unchanged else ""
+            lines.append(f"registry: version {d.version} has alias '{d.alias}'{note}")
+        else:
+            lines.append("registry: not registered: " + "; ".join(d.reasons))
+    if outcome.run_id:
+        lines.append(f"MLflow run: {outcome.run_id}")
+    if outcome.data_pushed:
+        lines.append(f"DVC remote: {outcome.data_pushed}")
+    return "\n".join(lines)

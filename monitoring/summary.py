@@ -40,7 +40,7 @@ def summarize_window(
 
     Args:
         log_rows: The window, as `PredictionLog.read_predictions(start, end)` returns it.
-        reference: The drift reference of `model_version` (flows.tracking.load_reference),
+        reference: The drift reference of `model_version` (flows.adapters.tracking.load_reference),
             or None when there is none.
         schema: The project schema.
         config: project.yaml (or the whole config): `monitoring` and `acceptance.min_recall`.

@@ -13,11 +13,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipelines.errors import UserError
+
 PARAMS_FILE = "params.yaml"
 PROJECT_FILE = "project.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration file is missing, unreadable or holds a wrong value."""
 
 

@@ -7,12 +7,13 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import DataParams, GenerateParams
+from pipelines.errors import UserError
 from pipelines.schema import Schema
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """The input data cannot be used; the message names the file and column."""
 
 

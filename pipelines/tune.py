@@ -13,6 +13,7 @@ import pandas as pd
 from pipelines.config import LgbmParams, TrainParams
 from pipelines.evaluate import precision_at_recall
 from pipelines.features import FeatureEncoder
+from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.mapping import Mapper, local_map
 from pipelines.schema import Schema
 from pipelines.split import Splits
@@ -62,8 +63,6 @@ class TrialOutcome:
 
 def run_trial(data: TrialData, trial: dict[str, Any]) -> TrialOutcome:
     """Fit LightGBM with the trial's settings; score precision at the recall target."""
-    from pipelines.train import fit_lgbm, lgbm_settings
-
     settings = lgbm_settings(data.lgbm.model_copy(update=trial), data.encoder, data.seed)
     model = fit_lgbm(data.x_train, data.y_train, data.encoder, settings)
     scores = model.booster_.predict(data.x_valid)

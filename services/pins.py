@@ -6,11 +6,13 @@ import json
 import os
 from pathlib import Path
 
+from pipelines.errors import UserError
+
 PINS_FILE = Path("services") / "model_pins.json"
 PACKAGE_REPORT = Path("reports") / "package.json"
 
 
-class PinsError(RuntimeError):
+class PinsError(UserError, RuntimeError):
     """No model to serve has been packaged."""
 
 

@@ -1,6 +1,6 @@
 """DVC stage `train`: the train slice -> every candidate model + the search's trials table.
 
-The search's trials run where `Runtime.engine` says (see `flows.fanout`); the
+The search's trials run where `Runtime.engine` says (see `pipelines.mapping`); the
 engine is not a stage parameter because it does not change the result.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flows import fanout
 from pipelines import io
 from pipelines.config import Config, load_runtime
+from pipelines.mapping import engine_mapper
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
 from pipelines.stages.entry import run_stage
@@ -25,7 +25,7 @@ def _train(args: argparse.Namespace, config: Config) -> None:
         build_schema(config),
         params.train,
         params.evaluate.recall_target,
-        run_trials=fanout.mapper(load_runtime(), "search-trial"),
+        run_trials=engine_mapper(load_runtime(), "search-trial"),
     )
     out = Path(args.models)
     for name, model in result.models.items():

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 T = TypeVar("T")
 QUIET = {"DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
 MODEL = "parcel-delay"
-RETRAIN_EVENT = "mlops.retrain.requested"  # flows/monitor.py
+RETRAIN_EVENT = "mlops.retrain.requested"  # flows/monitoring.py
 CHALLENGER_EVENT = "mlops.challenger.ready"  # flows/training.py
 DEPLOYMENTS = ("training/retrain", "monitoring/scheduled", "release/on-challenger")
 

@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from flows.cli import QUIET_ENV, main
+from flows.adapters.service_client import ServiceClient, ServiceError
+from flows.adapters.tool_env import QUIET_ENV
+from flows.cli.main import main
 from flows.release import PredictionLogReader, ReleaseConfig, run_release
 from flows.release_ops import STATE_FILE, ReleaseError, describe_state, read_state, rollback
-from flows.serving import ServiceClient, ServiceError
-from flows.simulate import SimulationResult, simulate
+from flows.tools.simulate import SimulationResult, simulate
 from pipelines import io
 from pipelines.config import ServeParams
 from pipelines.model import DelayModel
@@ -441,7 +442,7 @@ def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: 
     import mlflow
     from mlflow import MlflowClient
 
-    from flows import tracking
+    from flows.adapters import tracking
     from flows.release_ops import MlflowRegistry
     from pipelines.config import Runtime
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import QUIET_ENV
+from flows.adapters.tool_env import QUIET_ENV
 from pipelines.io import write_joblib
 from pipelines.predict import score_chunks
 from tests.conftest import BIN, ROOT, run, tiny_deliveries
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import mlflow
 
-from flows import tracking
-from flows.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
+from flows.adapters import tracking
+from flows.adapters.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
 from pipelines.config import Runtime
 
 root, model_path, threshold = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3])

@@ -12,7 +12,7 @@ SHIFTED = ("precip_mm", "distance_km", "depot_load", "weather", "carrier")  # 5 
 
 
 def reference(raw: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """A drift reference like flows.tracking.reference_sample: featurised rows and scores."""
+    """A drift reference like flows.adapters.tracking.reference_sample: features and scores."""
     return featurize(raw, schema).assign(delay_probability=raw["true_delay_prob"].to_numpy())
 
 

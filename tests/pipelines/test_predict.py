@@ -7,10 +7,10 @@ import pytest
 from pipelines.config import Config
 from pipelines.features import FeatureEncoder, featurize
 from pipelines.ingest import DataError
+from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.model import DelayModel
 from pipelines.predict import open_table, score, score_chunks, score_table, write_chunks
 from pipelines.schema import Schema
-from pipelines.train import fit_lgbm, lgbm_settings
 from tests.conftest import tiny_deliveries
 
 THRESHOLD = 0.5

@@ -10,8 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pipelines.features import FeatureEncoder, featurize
+from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.model import DelayModel
-from pipelines.train import fit_lgbm, fit_logreg, lgbm_settings
+from pipelines.train import fit_logreg
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
 from services.prediction_log import PolicyStore, PredictionLog

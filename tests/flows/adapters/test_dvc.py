@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.dvc import RemoteProblem, StageFailed, pull, push, stage_names
+from flows.adapters.dvc import RemoteProblem, StageFailed, pull, push, stage_names
 from tests.conftest import BIN, ROOT, git, run
 
 

@@ -18,16 +18,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pipelines.config import Runtime
-from pipelines.mapping import Mapper, local_map
+from pipelines.mapping import Mapper
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def mapper(runtime: Runtime, name: str) -> Mapper:
-    """The mapper of the configured engine; `name` labels the Prefect flow and tasks."""
-    if runtime.engine == "local":
-        return local_map
+def dask_mapper(runtime: Runtime, name: str) -> Mapper:
+    """The `dask` engine (entry point `mlops.engines`); `name` labels the Prefect flow and tasks."""
     return partial(dask_map, runtime=runtime, name=name)
 
 

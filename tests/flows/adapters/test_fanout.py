@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from flows import fanout
 from pipelines.config import Runtime
 from pipelines.features import FeatureEncoder, featurize
-from pipelines.mapping import local_map
+from pipelines.mapping import engine_mapper, local_map
 from pipelines.split import split_by_time
 from pipelines.tune import search_lgbm
 from tests.conftest import tiny_deliveries
@@ -37,14 +36,14 @@ def worker_pid(_: object) -> int:
 
 
 def test_local_engine_maps_here() -> None:
-    assert fanout.mapper(Runtime(), "x") is local_map
-    assert fanout.mapper(Runtime(), "x")(worker_pid, [1, 2]) == [os.getpid()] * 2
+    assert engine_mapper(Runtime(), "x") is local_map
+    assert engine_mapper(Runtime(), "x")(worker_pid, [1, 2]) == [os.getpid()] * 2
 
 
 def test_dask_engine_runs_items_in_worker_processes_in_order(on_server: str) -> None:
-    pids = fanout.mapper(DASK, "pid")(worker_pid, list(range(6)))
+    pids = engine_mapper(DASK, "pid")(worker_pid, list(range(6)))
     assert len(pids) == 6 and os.getpid() not in pids
-    assert fanout.mapper(DASK, "square")(pow_two, [3, 1, 2]) == [9, 1, 4]
+    assert engine_mapper(DASK, "square")(pow_two, [3, 1, 2]) == [9, 1, 4]
 
 
 def test_a_running_cluster_is_used_by_its_scheduler_address(on_server: str) -> None:
@@ -55,7 +54,7 @@ def test_a_running_cluster_is_used_by_its_scheduler_address(on_server: str) -> N
     with LocalCluster(n_workers=1, processes=True, dashboard_address=None, env=env) as cluster:
         [worker] = cluster.scheduler_info["workers"]
         address = Runtime(engine="dask", dask_address=cluster.scheduler_address)
-        assert fanout.mapper(address, "where")(worker_address, [1, 2]) == [worker] * 2
+        assert engine_mapper(address, "where")(worker_address, [1, 2]) == [worker] * 2
 
 
 def worker_address(_: object) -> str:
@@ -80,7 +79,7 @@ def test_search_on_dask_gives_the_same_model(on_server: str, config, schema) -> 
     )
     encoder = FeatureEncoder.from_schema(schema)
     here = search_lgbm(splits, schema, encoder, params, 0.83)
-    there = search_lgbm(splits, schema, encoder, params, 0.83, fanout.mapper(DASK, "trial"))
+    there = search_lgbm(splits, schema, encoder, params, 0.83, engine_mapper(DASK, "trial"))
     assert there[2].equals(here[2])  # every trial's settings and validation scores
     assert there[1] == here[1]
     assert trees(there[0]) == trees(here[0])
@@ -100,7 +99,7 @@ def test_segment_drift_on_dask_gives_the_same_figures(on_server: str, schema) ->
     cur = current_frame(log_rows(shifted(tiny_deliveries(n=2400, seed=1)), schema), schema)
     args = (ref, cur, schema, "area_type", 0.3, 300, 100_000)
     here = segment_drift(*args)
-    there = segment_drift(*args, run=fanout.mapper(DASK, "segment"))
+    there = segment_drift(*args, run=engine_mapper(DASK, "segment"))
     assert there == here and len(here["segments"]) == 3
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from pipelines.config import Runtime
+from pipelines.errors import UserError
 
 PROFILE_REMOTE = "profile"
 """The remote `MLOPS_DVC_REMOTE` becomes, written to .dvc/config.local (never committed)."""
@@ -36,19 +37,20 @@ class StageRun:
     output: str
 
 
-class StageFailed(RuntimeError):
+class StageFailed(UserError, RuntimeError):
     """A stage's command failed; `bad_input` means the data or config is at fault."""
 
-    def __init__(self, stage: str, exit_code: int | None, output: str) -> None:
-        self.stage, self.exit_code, self.output = stage, exit_code, output
+    def __init__(self, stage: str, stage_exit: int | None, output: str) -> None:
+        self.stage, self.stage_exit, self.output = stage, stage_exit, output
+        self.exit_code = 2 if stage_exit == BAD_INPUT_EXIT else 1
         lines = [ln for ln in output.strip().splitlines() if ln.strip()]
         detail = _stage_message(lines) or "\n".join(lines[-8:])
-        super().__init__(f"stage {stage!r} failed (exit {exit_code}):\n{detail}")
+        super().__init__(f"stage {stage!r} failed (exit {stage_exit}):\n{detail}")
 
     @property
     def bad_input(self) -> bool:
         """True when the stage rejected its input: retrying will not help."""
-        return self.exit_code == BAD_INPUT_EXIT
+        return self.stage_exit == BAD_INPUT_EXIT
 
 
 def _stage_message(lines: list[str]) -> str:
@@ -66,7 +68,7 @@ def dvc_env() -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DVC_NO_ANALYTICS", "1")
     if Runtime().engine == "dask":  # stages that fan out report to this process's Prefect API
-        from flows.fanout import prefect_api_url
+        from flows.adapters.fanout import prefect_api_url
 
         env["PREFECT_API_URL"] = prefect_api_url()
     return env
@@ -114,7 +116,7 @@ def locked_hashes(root: Path | str = ".") -> dict[str, str]:
     }
 
 
-class RemoteProblem(RuntimeError):
+class RemoteProblem(UserError, RuntimeError):
     """The DVC remote cannot be used: a plugin is missing, or DVC refused."""
 
 

@@ -136,7 +136,7 @@ class Traffic:
         self._thread.start()
 
     def _run(self) -> None:
-        from flows.simulate import simulate
+        from flows.tools.simulate import simulate
 
         seed = 1000
         while not self._stop.is_set():
@@ -164,10 +164,9 @@ def run_demo(
     root: Path, rate: float = 48.0, phase_seconds: float = 25.0, scenario: str = "winter"
 ) -> int:
     """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
-    from flows.cli import format_training
-    from flows.monitor import monitoring_flow
-    from flows.simulate import simulate
-    from flows.training import training_flow
+    from flows.monitoring import monitoring_flow
+    from flows.tools.simulate import simulate
+    from flows.training import format_training, training_flow
     from pipelines.config import Runtime
     from services.auth import ensure_local_keys, load_keys
 

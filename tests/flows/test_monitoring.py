@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from flows import monitor as mon
+from flows import monitoring as mon
 from pipelines import io
 from services.prediction_log import FeedbackRecord, PredictionLog, PredictionRecord
 from tests.conftest import ROOT, tiny_deliveries
@@ -126,7 +126,7 @@ def test_an_empty_window_is_stale_and_keeps_the_previous_figures(with_reference,
 
 
 def test_a_missing_reference_is_named_and_the_window_stale(project: Path, schema, monkeypatch):
-    from flows.tracking import ReferenceNotFound
+    from flows.adapters.tracking import ReferenceNotFound
 
     def missing(root, runtime, version):
         raise ReferenceNotFound(f"parcel-delay v{version}: no drift reference")

@@ -4,7 +4,7 @@ The models go into the BentoML model store under tags made of their registry
 version and training fingerprint, and the Bento's version is a hash of those
 tags and of every file it ships, so the same inputs always give the same tags
 and packaging twice builds nothing new. Also the `package` DVC stage:
-`python -m flows.package` (exit 2 when there is nothing valid to package).
+`python -m flows.adapters.package` (exit 2 when there is nothing valid to package).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
+from flows.adapters.tool_env import prepare_env
 from pipelines import io
 from pipelines.config import ConfigError, Runtime, load
+from pipelines.errors import UserError
 
 BENTO_NAME = "parcel-delay-service"
 SERVICE = "services.bento_service:DelayService"
@@ -48,7 +50,7 @@ PACKAGES = [
 ]
 
 
-class PackageError(ValueError):
+class PackageError(UserError, ValueError):
     """Nothing valid to package (no champion, or the registry disagrees with registry.json)."""
 
 
@@ -72,7 +74,7 @@ def store_model(model_name: str, entry: dict[str, Any]) -> tuple[str, bool]:
     """Copy a registry version into the BentoML model store unless it is there; (tag, created)."""
     import bentoml
 
-    from flows import tracking
+    from flows.adapters import tracking
 
     tag = model_tag(model_name, entry["version"], entry.get("fingerprint", ""))
     try:
@@ -170,7 +172,7 @@ def _service_from(ctx: Path) -> Iterator[None]:
 
 def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
     """Pin the registry's champion and challenger into a Bento; write reports/package.json."""
-    from flows import tracking
+    from flows.adapters import tracking
 
     root = Path(root).resolve()
     runtime = runtime or Runtime()
@@ -206,8 +208,6 @@ def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
 
 def main(argv: list[str] | None = None) -> int:
     """DVC stage entry point: package from the project in the current directory."""
-    from flows.cli import prepare_env
-
     prepare_env(Path.cwd())
     try:
         result = package(Path.cwd())

@@ -25,10 +25,10 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from flows import fanout
-from flows.state import HISTORY_FILE, METRICS_DIR, REFERENCES_DIR, WINDOWS_DIR
+from flows.paths import HISTORY_FILE, METRICS_DIR, REFERENCES_DIR, WINDOWS_DIR
 from pipelines import io
 from pipelines.config import Config, Runtime, load
+from pipelines.mapping import engine_mapper
 from pipelines.schema import Schema, build_schema
 from services.prediction_log import PredictionLog, default_url
 
@@ -101,7 +101,7 @@ def reference_for(root: Path, runtime: Runtime, version: str) -> pd.DataFrame:
     cached = root / REFERENCES_DIR / f"v{version}.parquet"
     if cached.is_file():
         return pd.read_parquet(cached)
-    from flows import tracking
+    from flows.adapters import tracking
 
     tracking.connect(root, runtime)
     frame = tracking.load_reference(runtime.model_name, version)
@@ -176,7 +176,7 @@ def run_window(
     reference = None
     problems: list[str] = []
     if version is not None:
-        from flows.tracking import ReferenceNotFound
+        from flows.adapters.tracking import ReferenceNotFound
 
         try:
             reference = reference_for(root, runtime, version)
@@ -193,7 +193,7 @@ def run_window(
             version,
             read_history(root),
             run_id,
-            run_segments=fanout.mapper(runtime, "segment-drift"),
+            run_segments=engine_mapper(runtime, "segment-drift"),
         )
     except WindowProblem as exc:  # a window that cannot be scored is reported, not raised
         summary, snapshot = _stale(run_id, start, end, version, rows, [str(exc)]), None

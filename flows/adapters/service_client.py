@@ -1,89 +1,30 @@
-"""`mlops serve` and `mlops release`: start the packaged service, talk to its admin routes.
+"""The service's admin and status routes over HTTP: what `mlops release` and the release flow use.
 
-The CLI never changes the traffic policy behind the service's back: it calls
-the admin route with the admin key, so the service validates, applies, stores
-and logs the change the same way for every caller.
+Nobody changes the traffic policy behind the service's back: the CLI and the
+flows call the admin routes with the admin key, so the service validates,
+applies, stores and logs the change the same way for every caller.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines import io
 from pipelines.config import Runtime
-from services.auth import ensure_local_keys, load_keys, secrets_path
+from pipelines.errors import UserError
+from services.auth import load_keys
 from services.pins import PACKAGE_REPORT
 
-SOURCE_SERVICE = "services.bento_service:DelayService"
 
-
-class ServiceError(RuntimeError):
+class ServiceError(UserError, RuntimeError):
     """The service could not be reached or refused a request; the message says which."""
 
-
-def serving_env(root: Path, runtime: Runtime) -> dict[str, str]:
-    """Environment of a locally served Bento: state (log, keys) under the project root."""
-    env = dict(os.environ)
-    env.setdefault("MLOPS_STATE_ROOT", str(root))
-    env.setdefault("MLOPS_SECRETS_FILE", str(secrets_path(runtime, root)))
-    env.setdefault("BENTOML_HOME", str(root / ".bentoml"))
-    env.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "true")
-    return env
-
-
-@dataclass(frozen=True)
-class ServeCommand:
-    """What `mlops serve` runs, and where the keys are."""
-
-    args: list[str]
-    env: dict[str, str]
-    target: str
-    created_keys: Path | None
-
-
-def serve_command(
-    root: Path, host: str, port: int, from_source: bool, runtime: Runtime | None = None
-) -> ServeCommand:
-    """The `bentoml serve` command for the last packaged Bento (or the source)."""
-    runtime = runtime or Runtime()
-    created = ensure_local_keys(runtime, root)
-    load_keys(runtime, root)  # fail here, with the reason, rather than in the server
-    if from_source:
-        target = SOURCE_SERVICE
-    else:
-        report = root / PACKAGE_REPORT
-        if not report.is_file():
-            raise ServiceError(f"{report} not found: run `mlops package` (or `mlops train`) first")
-        target = io.read_json(report)["bento"]
-    bentoml = Path(sys.executable).with_name("bentoml")
-    args = [str(bentoml), "serve", target, "--host", host, "--port", str(port)]
-    if from_source:
-        args += ["--working-dir", str(root)]
-    return ServeCommand(args, serving_env(root, runtime), target, created)
-
-
-def run_foreground(command: ServeCommand, cwd: Path) -> int:
-    """Run the server until Ctrl-C or SIGTERM, passing the signal on for a graceful stop."""
-    proc = subprocess.Popen(command.args, env=command.env, cwd=cwd)
-
-    def forward(signum: int, frame: Any) -> None:
-        proc.send_signal(signum)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        while True:
-            try:
-                return proc.wait()
-            except KeyboardInterrupt:
-                proc.send_signal(signal.SIGINT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The HTTP status of a refusal; None when the service was not reached."""
+        self.exit_code = 2 if status is not None and 400 <= status < 500 else 1
 
 
 class ServiceClient:
@@ -106,12 +47,13 @@ class ServiceClient:
             )
         except httpx.HTTPError as exc:
             raise ServiceError(f"service at {self.url} not reachable: {exc}") from None
-        if response.status_code >= 400:
+        status = response.status_code
+        if status >= 400:
             try:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise ServiceError(f"{method} {path}: {response.status_code} {detail}")
+            raise ServiceError(f"{method} {path}: {response.status_code} {detail}", status)
         return response.json()
 
     def status(self, history: int = 10) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from flows.simulate import build_traffic, simulate
+from flows.cli.main import main
+from flows.tools.simulate import build_traffic, simulate
 from services.policy import TrafficPolicy
 from tests.conftest import ROOT
 from tests.flows.test_release import KEYS, build_router, cli_env, serve

@@ -117,7 +117,7 @@ def _log_candidate(
     import mlflow
     from mlflow.models import infer_signature
 
-    from flows.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
+    from flows.adapters.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
 
     with mlflow.start_run(
         run_name=name,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import build_parser, main
+from flows.cli.main import build_parser, main
 from tests.conftest import ROOT
 
 HEAVY = (
@@ -26,7 +26,7 @@ HEAVY = (
 def test_help_imports_nothing_heavy() -> None:
     code = (
         "import sys\n"
-        "from flows.cli import build_parser\n"
+        "from flows.cli.main import build_parser\n"
         "build_parser().format_help()\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
