@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from prefect import flow, task
 
+from flows import paths
 from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import ConfigError, Runtime, load
@@ -95,12 +96,12 @@ def track_experiment(root: Path, commit: str, name: str) -> tuple[str, dict[str,
             hashes = dvc.locked_hashes(work)
             tags = {
                 "mlops.git_commit": commit,
-                "mlops.data_hash": hashes.get("data/raw/deliveries.parquet", "unknown"),
+                "mlops.data_hash": hashes.get(str(paths.RAW_DATA), "unknown"),
             }
             tracked = tracking.log_training(
                 work, config, tracking.fingerprint(work, hashes), tags, experiment=name
             )
-            return tracked.parent_run_id, io.read_json(work / "metrics" / "evaluation.json")
+            return tracked.parent_run_id, io.read_json(work / paths.EVALUATION)
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(work)], capture_output=True)
 

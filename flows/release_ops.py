@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from flows import paths
 from flows.adapters.service_client import previous_champion
-from flows.paths import RELEASE_STATE_FILE
 from pipelines import io
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 
-STATE_FILE = RELEASE_STATE_FILE
+STATE_FILE = paths.RELEASE_STATE_FILE
 
 
 class ReleaseError(UserError, RuntimeError):
@@ -68,9 +68,7 @@ class MlflowRegistry:
 
     def threshold(self, version: str) -> float:
         """From reports/registry.json when it names the version, else from the MLflow tag."""
-        from flows.training import REGISTRY_FILE
-
-        recorded = self.root / REGISTRY_FILE
+        recorded = self.root / paths.REGISTRY_REPORT
         if recorded.is_file():
             state = io.read_json(recorded)
             for role in ("champion", "challenger"):
@@ -89,7 +87,7 @@ class MlflowRegistry:
         except (MlflowException, KeyError, ValueError) as exc:
             raise ReleaseError(
                 f"no decision threshold for {self.runtime.model_name} v{version} in "
-                f"{REGISTRY_FILE} or the registry's `threshold` tag: {exc}"
+                f"{paths.REGISTRY_REPORT} or the registry's `threshold` tag: {exc}"
             ) from None
 
     def set_roles(self, champion: str, challenger: str | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, task
 
+from flows import paths
 from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import Config, Runtime, load
@@ -79,8 +80,8 @@ def track(
         return existing
     tags = {
         "mlops.git_commit": tracking.git_commit(root),
-        "mlops.data_hash": hashes.get("data/raw/deliveries.parquet", "unknown"),
-        "mlops.split_hash": hashes.get("data/split", "unknown"),
+        "mlops.data_hash": hashes.get(str(paths.RAW_DATA), "unknown"),
+        "mlops.split_hash": hashes.get(str(paths.SPLIT_DIR), "unknown"),
     }
     return tracking.log_training(root, config, fp, tags, experiment)
 
@@ -91,7 +92,7 @@ def champion_score(root: Path, config: Config, runtime: Runtime) -> tuple[str | 
     if champion is None:
         return None, None
     model = tracking.load_version(runtime.model_name, champion.version)
-    holdout = pd.read_parquet(root / "data" / "split" / "holdout.parquet")
+    holdout = pd.read_parquet(root / paths.HOLDOUT_SPLIT)
     target = config.project.framing.target
     y = holdout[target].to_numpy()
     _, precision, _ = precision_at_recall(
@@ -105,7 +106,7 @@ def register(
     root: Path, config: Config, runtime: Runtime, tracked: tracking.TrackedTraining
 ) -> Decision:
     """Register the chosen candidate under the alias its gates earn, or say why not."""
-    evaluation = io.read_json(root / "metrics" / "evaluation.json")
+    evaluation = io.read_json(root / paths.EVALUATION)
     chosen = evaluation["chosen"]
     fp = tracking.fingerprint(root, dvc.locked_hashes(root))
     for existing in ("champion", "challenger"):
@@ -140,14 +141,13 @@ def register(
 PACKAGE_STAGE = "package"
 CHALLENGER_EVENT = "mlops.challenger.ready"
 ALREADY = "already registered: nothing changed"
-REGISTRY_FILE = Path("reports") / "registry.json"
 
 
 @task
 def record_registry(root: Path, runtime: Runtime) -> dict[str, Any]:
     """Write which versions the aliases name (the package stage's DVC dependency)."""
     state = tracking.registry_state(runtime.model_name)
-    io.write_json(root / REGISTRY_FILE, state)
+    io.write_json(root / paths.REGISTRY_REPORT, state)
     return state
 
 
@@ -155,7 +155,7 @@ def announce_challenger(root: Path, decision: Decision, model_name: str) -> None
     """Emit the event the release deployment's trigger listens for: a challenger is packaged."""
     from prefect.events import emit_event
 
-    packaged = io.read_json(root / "reports" / "package.json")
+    packaged = io.read_json(root / paths.PACKAGE)
     emit_event(
         event=CHALLENGER_EVENT,
         resource={"prefect.resource.id": f"mlops.model.{model_name}", "mlops.model": model_name},
@@ -194,9 +194,9 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     pushed = push_data(path, runtime) if any(r.ran for r in runs) else None
     return TrainingOutcome(
         stages=runs,
-        evaluation=io.read_json(path / "metrics" / "evaluation.json"),
-        ingest=io.read_json(path / "reports" / "ingest.json"),
-        validation=io.read_json(path / "reports" / "validation.json"),
+        evaluation=io.read_json(path / paths.EVALUATION),
+        ingest=io.read_json(path / paths.INGEST_REPORT),
+        validation=io.read_json(path / paths.VALIDATION_REPORT),
         decision=decision,
         run_id=tracked.parent_run_id,
         data_pushed=pushed,

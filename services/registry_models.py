@@ -11,6 +11,7 @@ imported only when a version is fetched, never on the request path.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,68 @@ from pipelines import io
 from pipelines.model import DelayModel
 from pipelines.schema import Schema
 from services.served_model import ServedModel
+
+ROLES = ("champion", "challenger")
+FINGERPRINT_TAG = "mlops.fingerprint"
+"""Registry version tag: identity of the training result (models, metrics, data)."""
+
+
+@dataclass(frozen=True)
+class RoleEntry:
+    """The version an alias names, with what packaging and serving need from it."""
+
+    version: str
+    fingerprint: str
+    threshold: float
+    """The decision threshold chosen on validation (the version's `threshold` tag)."""
+
+
+@dataclass(frozen=True)
+class RegistryState:
+    """Which version each alias names: reports/registry.json, the package stage's input."""
+
+    model_name: str
+    champion: RoleEntry | None
+    challenger: RoleEntry | None
+
+    def role(self, name: str) -> RoleEntry | None:
+        """The entry of `champion` or `challenger`."""
+        entry: RoleEntry | None = getattr(self, name)
+        return entry
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (reports/registry.json)."""
+        return {
+            "model_name": self.model_name,
+            "champion": None if self.champion is None else asdict(self.champion),
+            "challenger": None if self.challenger is None else asdict(self.challenger),
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> RegistryState:
+        """Read the JSON form back."""
+        entries = {r: None if payload.get(r) is None else RoleEntry(**payload[r]) for r in ROLES}
+        return cls(payload["model_name"], entries["champion"], entries["challenger"])
+
+
+def read_registry_state(model_name: str) -> RegistryState:
+    """The versions the aliases name now (mlflow's tracking and registry URIs already set)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient()
+    entries: dict[str, RoleEntry | None] = {}
+    for role in ROLES:
+        try:
+            mv = client.get_model_version_by_alias(model_name, role)
+        except MlflowException:
+            entries[role] = None
+            continue
+        tags = dict(mv.tags)
+        entries[role] = RoleEntry(
+            str(mv.version), tags.get(FINGERPRINT_TAG, ""), float(tags["threshold"])
+        )
+    return RegistryState(model_name, entries["champion"], entries["challenger"])
 
 
 def download_model(model_name: str, version: str) -> DelayModel:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows import paths
 from flows.adapters.package import SERVICE
 from flows.adapters.service_client import ServiceError
 from pipelines import io
 from pipelines.config import Runtime
 from services.auth import ensure_local_keys, load_keys, secrets_path
-from services.pins import PACKAGE_REPORT
 
 
 def serving_env(root: Path, runtime: Runtime) -> dict[str, str]:
@@ -48,7 +48,7 @@ def serve_command(
     if from_source:
         target = SERVICE
     else:
-        report = root / PACKAGE_REPORT
+        report = root / paths.PACKAGE
         if not report.is_file():
             raise ServiceError(f"{report} not found: run `mlops package` (or `mlops train`) first")
         target = io.read_json(report)["bento"]

@@ -21,6 +21,7 @@ from importlib.metadata import version as installed
 from pathlib import Path
 from typing import Any
 
+from flows import paths
 from flows.adapters.tool_env import prepare_env
 from pipelines import io
 from pipelines.config import ConfigError, Runtime, load
@@ -28,9 +29,7 @@ from pipelines.errors import UserError
 
 BENTO_NAME = "parcel-delay-service"
 SERVICE = "services.bento_service:DelayService"
-PINS_FILE = Path("services") / "model_pins.json"
-REPORT_FILE = Path("reports") / "package.json"
-INCLUDE = ["services/*.py", str(PINS_FILE), "pipelines/**/*.py", "params.yaml", "project.yaml"]
+INCLUDE = ["services/*.py", str(paths.PINS), "pipelines/**/*.py", "params.yaml", "project.yaml"]
 PACKAGES = [
     "bentoml",
     "fastapi",
@@ -100,7 +99,7 @@ def store_model(model_name: str, entry: dict[str, Any]) -> tuple[str, bool]:
 
 def _shipped_files(root: Path) -> list[Path]:
     """The project files a Bento ships (INCLUDE, without the pins written at build time)."""
-    found = {p for pattern in INCLUDE if pattern != str(PINS_FILE) for p in root.glob(pattern)}
+    found = {p for pattern in INCLUDE if pattern != str(paths.PINS) for p in root.glob(pattern)}
     return sorted(p for p in found if p.is_file() and "__pycache__" not in p.parts)
 
 
@@ -133,7 +132,7 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
             target = ctx / path.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        io.write_json(ctx / PINS_FILE, {role: p["tag"] if p else None for role, p in pins.items()})
+        io.write_json(ctx / paths.PINS, {role: p["tag"] if p else None for role, p in pins.items()})
         with _service_from(ctx):
             bento = bentoml.bentos.build(
                 SERVICE,
@@ -201,7 +200,7 @@ def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
         bento=bento, models={k: v for k, v in pins.items() if v}, reused=reused, notes=notes
     )
     io.write_json(
-        root / REPORT_FILE, {"bento": result.bento, "models": result.models, "service": SERVICE}
+        root / paths.PACKAGE, {"bento": result.bento, "models": result.models, "service": SERVICE}
     )
     return result
 

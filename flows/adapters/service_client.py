@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from flows import paths
 from pipelines import io
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 from services.auth import load_keys
-from services.pins import PACKAGE_REPORT
 
 
 class ServiceError(UserError, RuntimeError):
@@ -80,7 +80,7 @@ def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
     None when nothing packaged has a challenger. Does nothing when the service
     already holds it.
     """
-    report = root / PACKAGE_REPORT
+    report = root / paths.PACKAGE
     if not report.is_file():
         return None
     challenger = io.read_json(report).get("models", {}).get("challenger")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from flows import paths
 from pipelines import io
 from pipelines.config import Config, Runtime
 from pipelines.model import DelayModel
@@ -63,8 +64,13 @@ def connect(root: Path, runtime: Runtime) -> str:
 
 def fingerprint(root: Path, hashes: dict[str, str]) -> str:
     """Identity of a training result: the models' and metrics' content hashes."""
-    metrics = (root / "metrics" / "evaluation.json").read_bytes()
-    payload = json.dumps({"models": hashes.get("models", ""), "data": hashes.get("data/split", "")})
+    metrics = (root / paths.EVALUATION).read_bytes()
+    payload = json.dumps(
+        {
+            "models": hashes.get(str(paths.MODELS_DIR), ""),
+            "data": hashes.get(str(paths.SPLIT_DIR), ""),
+        }
+    )
     return hashlib.sha256(payload.encode() + metrics).hexdigest()[:16]
 
 
@@ -150,7 +156,7 @@ def _log_candidate(
 
 def reference_sample(root: Path, config: Config, model: DelayModel) -> pd.DataFrame:
     """The drift reference kept with a model: a sample of its training rows and their scores."""
-    train = pd.read_parquet(root / "data" / "split" / "train.parquet")
+    train = pd.read_parquet(root / paths.TRAIN_SPLIT)
     rows = min(len(train), config.project.monitoring.reference_rows)
     sample = train.sample(n=rows, random_state=config.params.train.seed).sort_index()
     return sample.assign(delay_probability=model.predict_proba(sample))
@@ -162,8 +168,8 @@ def log_training(
     """Log the evaluate stage's results: a parent run, one nested run per candidate and trial."""
     import mlflow
 
-    evaluation = io.read_json(root / "metrics" / "evaluation.json")
-    holdout = pd.read_parquet(root / "data" / "split" / "holdout.parquet")
+    evaluation = io.read_json(root / paths.EVALUATION)
+    holdout = pd.read_parquet(root / paths.HOLDOUT_SPLIT)
     tags = {**tags, FINGERPRINT_TAG: fp, **({EXPERIMENT_TAG: experiment} if experiment else {})}
     with mlflow.start_run(
         run_name=experiment or "training", tags={**tags, "mlops.role": "training"}
@@ -176,9 +182,9 @@ def log_training(
             }
         )
         mlflow.log_dict(evaluation, "evaluation.json")
-        for folder in ("reports/figures", "plots"):
+        for folder in (paths.FIGURES_DIR, paths.PLOTS_DIR):
             if (root / folder).is_dir():
-                mlflow.log_artifacts(str(root / folder), folder.split("/")[-1])
+                mlflow.log_artifacts(str(root / folder), folder.name)
         chosen = evaluation["chosen"]
         report = evaluation["candidates"][chosen]
         mlflow.log_metrics(
@@ -192,7 +198,7 @@ def log_training(
             mlflow.log_metric("oracle_roc_auc", evaluation["oracle_roc_auc"])
         runs, uris = {}, {}
         for name, cand in evaluation["candidates"].items():
-            path = root / "models" / f"{name}.joblib"
+            path = root / paths.MODELS_DIR / f"{name}.joblib"
             model = io.read_joblib(path)
             example = (
                 holdout[model.feature_names]
@@ -203,7 +209,7 @@ def log_training(
             runs[name], uris[name] = _log_candidate(
                 name, model, cand, example, path, tags, reference
             )
-        trials = root / "reports" / "trials.csv"
+        trials = root / paths.TRIALS
         if trials.is_file():
             for row in pd.read_csv(trials).to_dict("records"):
                 with mlflow.start_run(

@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from flows import paths
 from flows.release_ops import STATE_FILE, MlflowRegistry, describe_state, read_state, rollback
 from pipelines.config import Params, Project, Runtime, load, load_runtime
 from pipelines.schema import build_schema
@@ -265,10 +266,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_exporter(args: argparse.Namespace) -> int:
     """Serve the monitoring metrics for Prometheus until interrupted."""
-    from flows.paths import METRICS_DIR
     from monitoring.exporter import serve_exporter
 
-    directory = args.root / METRICS_DIR
+    directory = args.root / paths.METRICS_DIR
     directory.mkdir(parents=True, exist_ok=True)
     print(f"monitoring metrics from {directory} at http://{args.host}:{args.port}/metrics")
     with contextlib.suppress(KeyboardInterrupt):

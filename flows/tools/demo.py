@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flows import paths
 from pipelines import io
 
 BIN = Path(sys.executable).parent
@@ -171,7 +172,7 @@ def run_demo(
     from services.auth import ensure_local_keys, load_keys
 
     timeline = Timeline()
-    logs = root / "state" / "demo"
+    logs = root / paths.DEMO_LOGS
     env = dict(os.environ)
     with ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
@@ -223,7 +224,7 @@ def run_demo(
             )
         )
         _wait(f"{url}/ready", 240, service)
-        packaged = io.read_json(root / "reports" / "package.json")
+        packaged = io.read_json(root / paths.PACKAGE)
         timeline.step("serve", f"{packaged['bento']} at {url} (champion-only)")
 
         orchestrator = stack.enter_context(
@@ -265,7 +266,7 @@ def run_demo(
         traffic.start(scenario)
         stack.callback(traffic.stop)
         retrain = wait_for_run("training/retrain", phase, 900)
-        registry = io.read_json(root / "reports" / "registry.json")
+        registry = io.read_json(root / paths.REGISTRY_REPORT)
         challenger = registry.get("challenger")
         timeline.step(
             "retrain",
@@ -281,7 +282,7 @@ def run_demo(
             return 0 if not retrain.state.is_failed() else 1
         release = wait_for_run("release/on-challenger", phase, 900)
         traffic.stop()
-        state = io.read_json(root / "state" / "release" / "state.json")
+        state = io.read_json(root / paths.RELEASE_STATE_FILE)
         from flows.release_ops import describe_state
 
         for line in describe_state(state):
