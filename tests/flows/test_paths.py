@@ -46,8 +46,10 @@ def test_the_registry_report_is_the_package_stage_input() -> None:
 
 
 def test_split_files_are_the_ones_the_split_stage_writes() -> None:
-    assert [paths.TRAIN_SPLIT, paths.VALID_SPLIT, paths.HOLDOUT_SPLIT] == [
-        paths.SPLIT_DIR / f"{name}.parquet" for name in SPLIT_NAMES
+    assert [paths.SPLIT_DIR / f"{name}.parquet" for name in SPLIT_NAMES] == [
+        paths.TRAIN_SPLIT,
+        paths.VALID_SPLIT,
+        paths.HOLDOUT_SPLIT,
     ]
 
 
