@@ -7,6 +7,8 @@ applies, stores and logs the change the same way for every caller.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from pipelines import io
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 from services.auth import load_keys
+from services.policy import TrafficPolicy
+from services.registry_models import RegistryState
 
 
 class ServiceError(UserError, RuntimeError):
@@ -25,6 +29,46 @@ class ServiceError(UserError, RuntimeError):
         self.status = status
         """The HTTP status of a refusal; None when the service was not reached."""
         self.exit_code = 2 if status is not None and 400 <= status < 500 else 1
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """One entry of the service's policy history."""
+
+    changed_at: datetime
+    changed_by: str
+    reason: str
+    policy: TrafficPolicy
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> PolicyChange:
+        """From the admin route's JSON."""
+        return cls(
+            datetime.fromisoformat(payload["changed_at"]),
+            payload["changed_by"],
+            payload["reason"],
+            TrafficPolicy.model_validate(payload["policy"]),
+        )
+
+
+@dataclass(frozen=True)
+class PolicyStatus:
+    """The policy in force and its latest changes, newest first."""
+
+    policy: TrafficPolicy
+    history: list[PolicyChange]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion did: the policy now in force and where the registry aliases point."""
+
+    policy: TrafficPolicy
+    changed: bool
+    """False when the version was champion already: nothing was changed."""
+    note: str
+    registry: RegistryState | None
+    """The aliases after the promotion; None when the service has no registry to move."""
 
 
 class ServiceClient:
@@ -53,25 +97,46 @@ class ServiceClient:
                 detail = response.json().get("detail", response.text)
             except ValueError:
                 detail = response.text
-            raise ServiceError(f"{method} {path}: {response.status_code} {detail}", status)
+            raise ServiceError(f"{method} {path}: {status} {detail}", status)
         return response.json()
 
-    def status(self, history: int = 10) -> dict[str, Any]:
+    def status(self, history: int = 10) -> PolicyStatus:
         """The policy in force and its latest changes."""
-        return self._call("GET", f"/admin/policy?history={history}")
+        found = self._call("GET", f"/admin/policy?history={history}")
+        return PolicyStatus(
+            TrafficPolicy.model_validate(found["policy"]),
+            [PolicyChange.from_json(change) for change in found["history"]],
+        )
 
-    def load_challenger(self, tag: str, reason: str, version: str | None = None) -> dict[str, Any]:
+    def load_challenger(self, tag: str, reason: str, version: str | None = None) -> TrafficPolicy:
         """Hot-load a packaged model (store tag; else registry version) as challenger.
 
         Returns the policy now in force.
         """
         body = {"tag": tag, "reason": reason, "changed_by": "release-flow", "version": version}
-        return self._call("PUT", "/admin/models/challenger", json=body)["policy"]
+        found = self._call("PUT", "/admin/models/challenger", json=body)
+        return TrafficPolicy.model_validate(found["policy"])
 
-    def set_policy(self, **update: Any) -> dict[str, Any]:
-        """Apply a policy change; returns the policy now in force."""
+    def set_policy(self, **update: Any) -> TrafficPolicy:
+        """Change the mode or the challenger's weight; returns the policy now in force."""
         body = {k: v for k, v in update.items() if v is not None}
-        return self._call("PUT", "/admin/policy", json=body)["policy"]
+        found = self._call("PUT", "/admin/policy", json=body)
+        return TrafficPolicy.model_validate(found["policy"])
+
+    def promote(self, version: str, reason: str, changed_by: str) -> Promotion:
+        """Make `version` champion (the champion becomes challenger): policy and registry aliases.
+
+        Repeating it changes nothing and says so (`Promotion.changed` is False).
+        """
+        body = {"version": version, "reason": reason, "changed_by": changed_by}
+        found = self._call("POST", "/admin/promote", json=body)
+        registry = found.get("registry")
+        return Promotion(
+            TrafficPolicy.model_validate(found["policy"]),
+            bool(found["changed"]),
+            found["note"],
+            None if registry is None else RegistryState.from_json(registry),
+        )
 
 
 def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
@@ -86,23 +151,14 @@ def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
     challenger = io.read_json(report).get("models", {}).get("challenger")
     if not challenger:
         return None
-    policy = client.status(history=1)["policy"]
-    if challenger["version"] not in (policy.get("challenger"), policy.get("champion")):
-        version = str(challenger["version"])
+    version = str(challenger["version"])
+    policy = client.status(history=1).policy
+    if version not in (policy.challenger, policy.champion):
         client.load_challenger(challenger["tag"], f"packaged challenger v{version}", version)
-    return str(challenger["version"])
+    return version
 
 
 def client_for(root: Path, runtime: Runtime | None = None, url: str | None = None) -> ServiceClient:
     """A client with the admin key from the environment or the secrets file."""
     runtime = runtime or Runtime()
     return ServiceClient(url or runtime.service_url, load_keys(runtime, root).admin_key)
-
-
-def previous_champion(history: list[dict[str, Any]], current: str | None) -> str | None:
-    """The champion before the current one, from the policy history (newest first)."""
-    for change in history:
-        champion = change["policy"].get("champion")
-        if champion and champion != current:
-            return champion
-    return None

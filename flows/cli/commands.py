@@ -16,10 +16,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows import paths
-from flows.release_ops import STATE_FILE, MlflowRegistry, describe_state, read_state, rollback
+from flows.adapters.service_client import client_for
+from flows.release_ops import (
+    STATE_FILE,
+    ReleaseError,
+    describe_state,
+    promote,
+    read_state,
+    rollback,
+)
 from pipelines.config import Params, Project, Runtime, load, load_runtime
 from pipelines.schema import build_schema
 from services.auth import load_keys
+from services.policy import TrafficPolicy
 
 
 def check_runtime() -> None:
@@ -159,13 +168,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_foreground(command, args.root)
 
 
-def _show_policy(policy: dict[str, Any]) -> str:
-    weight = policy.get("challenger_weight") or 0
-    split = f", challenger weight {weight:.0%}" if policy["mode"] in ("ab", "canary") else ""
-    return (
-        f"mode {policy['mode']}{split}; champion v{policy['champion']}, "
-        f"challenger {'v' + policy['challenger'] if policy.get('challenger') else 'none'}"
-    )
+def _show_policy(policy: TrafficPolicy) -> str:
+    weight = policy.challenger_weight
+    split = f", challenger weight {weight:.0%}" if policy.mode in ("ab", "canary") else ""
+    challenger = f"v{policy.challenger}" if policy.challenger else "none"
+    return f"mode {policy.mode}{split}; champion v{policy.champion}, challenger {challenger}"
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -204,45 +211,37 @@ def cmd_release_run(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_seconds,
         timeout_minutes=args.timeout_minutes,
     )
-    print("\n".join(describe_state(state)))
-    return 0 if state["stage"] in ("promoted", "rejected") else 1
+    print("\n".join(state.describe()))
+    return 0 if state.stage in ("promoted", "rejected") else 1
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    """Show or change the running service's traffic policy (through its admin route)."""
+    """Show or change the running service's traffic policy (through its admin routes)."""
     if args.action == "run":
         return cmd_release_run(args)
-    from flows.adapters.service_client import client_for
-
     client = client_for(args.root, url=args.url)
     reason = args.reason or f"mlops release {args.action}"
     if args.action == "status":
         status = client.status(history=args.history)
-        print(_show_policy(status["policy"]))
-        for change in status["history"]:
+        print(_show_policy(status.policy))
+        for change in status.history:
             print(
-                f"  {change['changed_at'][:19]}  {change['changed_by']:<18} "
-                f"{_show_policy(change['policy'])}  {change['reason']}"
+                f"  {change.changed_at.isoformat()[:19]}  {change.changed_by:<18} "
+                f"{_show_policy(change.policy)}  {change.reason}"
             )
         print("\n".join(describe_state(read_state(args.root / STATE_FILE))))
         return 0
     if args.action == "promote":
-        current = client.status()["policy"]
-        if not current.get("challenger"):
-            print("error: no challenger to promote", file=sys.stderr)
-            return 2
-        policy = client.set_policy(
-            mode="champion",
-            champion=current["challenger"],
-            challenger=current["champion"],
-            reason=reason,
-        )
-    elif args.action == "rollback":  # the registry follows when a release promoted
-        policy, notes = rollback(
-            client, lambda: MlflowRegistry(args.root, Runtime()), args.root / STATE_FILE, reason
-        )
-        for note in notes:
-            print(note)
+        version = args.version or client.status(history=1).policy.challenger
+        if not version:
+            raise ReleaseError("no challenger to promote (name one with --version)")
+        done = promote(client, args.root, version, reason, "admin-cli")
+        print(done.note)
+        policy = done.policy
+    elif args.action == "rollback":
+        rolled, notes = rollback(client, args.root, reason)
+        print("\n".join(notes))
+        policy = rolled.policy if rolled else client.status(history=1).policy
     else:
         policy = client.set_policy(mode=args.action, challenger_weight=args.weight, reason=reason)
     print(_show_policy(policy))

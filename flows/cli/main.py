@@ -119,6 +119,9 @@ def _serving_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     rel.add_argument("action", choices=list(RELEASE_ACTIONS), help="what to do (see above)")
     rel.add_argument("--weight", type=float, help="challenger share for ab / canary")
+    rel.add_argument(
+        "--version", help="promote: the version to make champion (default: the challenger)"
+    )
     rel.add_argument("--reason", help="why (kept in the policy history)")
     rel.add_argument("--history", type=int, default=10, help="changes shown by status")
     rel.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flows import paths
+from flows.release_ops import describe_state, read_state
 from pipelines import io
 
 BIN = Path(sys.executable).parent
@@ -118,7 +119,7 @@ def wait_for_run(deployment: str, since: datetime, seconds: float) -> Any:
     raise TimeoutError(f"no finished run of {deployment} within {seconds:.0f} s")
 
 
-class Traffic:
+class BackgroundTraffic:
     """Simulated deliveries (and their outcomes) sent in the background until stopped."""
 
     def __init__(self, url: str, api_key: str, root: Path, rate: float) -> None:
@@ -262,7 +263,7 @@ def run_demo(
             timeline.step("end", "no retraining was asked for: the loop stops here")
             return 1
 
-        traffic = Traffic(url, api_key, root, rate)
+        traffic = BackgroundTraffic(url, api_key, root, rate)
         traffic.start(scenario)
         stack.callback(traffic.stop)
         retrain = wait_for_run("training/retrain", phase, 900)
@@ -282,13 +283,11 @@ def run_demo(
             return 0 if not retrain.state.is_failed() else 1
         release = wait_for_run("release/on-challenger", phase, 900)
         traffic.stop()
-        state = io.read_json(root / paths.RELEASE_STATE_FILE)
-        from flows.release_ops import describe_state
-
+        state = read_state(root / paths.RELEASE_STATE_FILE)
         for line in describe_state(state):
             timeline.step("release", line)
         timeline.step("end", f"release flow run {release.name}: {release.state.name}")
-        closed = state is not None and state.get("stage") in ("promoted", "rejected")
+        closed = state is not None and state.stage in ("promoted", "rejected")
     print("\ntimeline\n" + "\n".join(timeline.lines))
     return 0 if closed else 1
 
@@ -316,7 +315,7 @@ def _traffic(result: Any) -> str:
     p99 = "n/a" if result.latency_p99_ms is None else f"{result.latency_p99_ms:.1f} ms"
     return (
         f"{result.answered} predictions, {sum(result.errors.values())} errors, p99 {p99}, "
-        f"{result.feedback_sent} outcomes sent, {result.delayed_share:.0%} truly delayed"
+        f"{result.feedback_sent} outcomes sent, {result.positive_share or 0:.0%} truly delayed"
     )
 
 

@@ -1,28 +1,20 @@
-"""`mlops simulate`: live traffic for a running service, with the true outcomes as late feedback.
+"""`mlops simulate`: the example's generated rows as live traffic, true outcomes as late feedback.
 
-Deliveries come from the example's generator (a drift scenario of your choice), picked
-up "now": each request's pickup time is the moment it is sent, and its true outcome is
-redrawn for that time, so the sent features and the outcome agree. Every delivery gets
-a random customer id (the A/B routing key) and only the API's input fields are sent;
-the outcome stays with the simulator and goes to POST /feedback by request id
-`feedback_delay` seconds after the answer, for a `label_share` of the deliveries.
-
-Requests are paced in real time at `rate` per second (open loop) on one asyncio event
-loop with at most `concurrency` predictions in flight: when the service is slower than
-that, sending falls behind rather than piling up connections.
+Rows come from the example's generator (a drift scenario of your choice), picked
+up "now": each request's pickup time is the moment it is sent, and its true
+outcome is redrawn for that time, so the sent features and the outcome agree.
+Every row gets a random customer id (the A/B routing key) and only the API's
+input fields are sent; the outcome stays with the simulator and goes to
+POST /feedback by request id `feedback_delay` seconds after the answer, for a
+`label_share` of the rows. The sending itself is flows/tools/traffic.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import threading
-import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,67 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flows.tools.traffic import SendOptions, Traffic, TrafficResult, send
 from pipelines.config import load
 from pipelines.generate import SCENARIOS, delay_logit, generate_deliveries
 from pipelines.schema import Schema, build_schema
 
 MAX_ROWS = 2_000_000
 """Deliveries one simulation may plan (rate x duration)."""
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """What the simulator sends, and what it keeps to itself."""
-
-    bodies: list[dict[str, Any]]
-    """Request bodies: the API's input fields only."""
-    delayed: list[bool]
-    """The true outcome of each delivery (sent as feedback, never with the request)."""
-    labelled: list[bool]
-    """Whether the outcome of each delivery is reported at all."""
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """Counts and client-side latencies of one simulation."""
-
-    scenario: str
-    rate: float
-    seconds: float
-    """Wall time, the feedback after the last answer included."""
-    sending_seconds: float
-    """Wall time of the sending itself (the achieved rate is sent / sending_seconds)."""
-    planned: int
-    sent: int
-    answered: int
-    errors: dict[str, int]
-    """Failed predictions by HTTP status (or transport error name)."""
-    feedback_sent: int
-    feedback_errors: dict[str, int]
-    latency_p50_ms: float | None
-    latency_p99_ms: float | None
-    variants: dict[str, int]
-    """Answers by variant (champion / challenger)."""
-    model_versions: dict[str, int]
-    delayed_share: float
-    """Share of the sent deliveries that were truly delayed."""
-
-    def summary(self) -> str:
-        """One line: what was sent and answered, how fast, by whom."""
-        errors = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "none"
-        variants = ", ".join(f"{k} {v}" for k, v in sorted(self.variants.items())) or "none"
-        p50 = "n/a" if self.latency_p50_ms is None else f"{self.latency_p50_ms:.1f}"
-        p99 = "n/a" if self.latency_p99_ms is None else f"{self.latency_p99_ms:.1f}"
-        fb_errors = sum(self.feedback_errors.values())
-        return (
-            f"simulated {self.scenario}: sent {self.sent}/{self.planned} in "
-            f"{self.sending_seconds:.1f} s ({self.sent / max(self.sending_seconds, 1e-9):.1f} "
-            f"req/s, target {self.rate:g}); answered "
-            f"{self.answered}, errors {errors}; p50 {p50} ms, p99 {p99} ms; variants {variants}; "
-            f"feedback {self.feedback_sent} sent"
-            + (f", {fb_errors} failed" if fb_errors else "")
-            + f"; {self.delayed_share:.1%} truly delayed"
-        )
 
 
 def _check(scenario: str, rate: float, duration: float, feedback_delay: float, share: float) -> int:
@@ -163,127 +101,6 @@ def build_traffic(
     return Traffic(bodies, delayed.tolist(), labelled.tolist())
 
 
-@dataclass
-class _Tally:
-    sent: int = 0
-    answered: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    feedback_sent: int = 0
-    feedback_errors: Counter[str] = field(default_factory=Counter)
-    latencies_ms: list[float] = field(default_factory=list)
-    variants: Counter[str] = field(default_factory=Counter)
-    versions: Counter[str] = field(default_factory=Counter)
-
-    def line(self, elapsed: float) -> str:
-        recent = self.latencies_ms[-2000:]
-        p50 = f"{np.percentile(recent, 50):.1f} ms" if recent else "n/a"
-        return (
-            f"[{elapsed:6.1f} s] sent {self.sent}, answered {self.answered}, errors "
-            f"{sum(self.errors.values())}, feedback {self.feedback_sent}, p50 {p50}"
-        )
-
-
-async def _post(client: Any, path: str, body: bytes) -> tuple[str | None, Any]:
-    """(error key or None, JSON answer)."""
-    import httpx
-
-    try:
-        response = await client.post(path, content=body)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__, None
-    if response.status_code >= 300:
-        return str(response.status_code), None
-    try:
-        return None, response.json()
-    except ValueError:
-        return "bad-json", None
-
-
-async def _run(
-    url: str,
-    api_key: str,
-    traffic: Traffic,
-    target: str,
-    rate: float,
-    duration: float,
-    feedback_delay: float,
-    concurrency: int,
-    progress: Callable[[str], None] | None,
-    progress_seconds: float,
-    stop: threading.Event | None,
-) -> tuple[_Tally, float, float]:
-    """(tally, sending seconds, total seconds)."""
-    import httpx
-
-    tally = _Tally()
-    loop = asyncio.get_running_loop()
-    in_flight = asyncio.Semaphore(concurrency)
-    feedback_slots = asyncio.Semaphore(concurrency)
-    tasks: set[asyncio.Task[None]] = set()
-    limits = httpx.Limits(
-        max_connections=2 * concurrency, max_keepalive_connections=2 * concurrency
-    )
-    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-    payloads = [json.dumps(b, separators=(",", ":")).encode() for b in traffic.bodies]
-
-    async def one(client: httpx.AsyncClient, i: int) -> None:
-        try:
-            t0 = time.perf_counter()
-            error, answer = await _post(client, "/predict", payloads[i])
-            answered_at = loop.time()
-            if error is not None:
-                tally.errors[error] += 1
-                return
-            tally.latencies_ms.append((time.perf_counter() - t0) * 1000)
-            tally.answered += 1
-            tally.variants[str(answer.get("variant"))] += 1
-            tally.versions[str(answer.get("model_version"))] += 1
-        finally:
-            in_flight.release()
-        if not traffic.labelled[i]:
-            return
-        await asyncio.sleep(max(0.0, answered_at + feedback_delay - loop.time()))
-        feedback = {"request_id": answer["request_id"], target: traffic.delayed[i]}
-        async with feedback_slots:
-            error, _ = await _post(client, "/feedback", json.dumps(feedback).encode())
-        if error is None:
-            tally.feedback_sent += 1
-        else:
-            tally.feedback_errors[error] += 1
-
-    async def report(started: float) -> None:
-        assert progress is not None
-        while True:
-            await asyncio.sleep(progress_seconds)
-            progress(tally.line(loop.time() - started))
-
-    timeout = httpx.Timeout(10.0, pool=30.0)
-    async with httpx.AsyncClient(
-        base_url=url.rstrip("/"), headers=headers, limits=limits, timeout=timeout
-    ) as client:
-        started = loop.time()
-        reporter = asyncio.create_task(report(started)) if progress else None
-        for i in range(len(traffic.bodies)):
-            if stop is not None and stop.is_set():
-                break
-            wait = started + i / rate - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if loop.time() - started >= duration:
-                break
-            await in_flight.acquire()
-            tally.sent += 1
-            task = asyncio.create_task(one(client, i))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        sending = loop.time() - started
-        if tasks:
-            await asyncio.gather(*tasks)
-        if reporter is not None:
-            reporter.cancel()
-        return tally, sending, loop.time() - started
-
-
 def simulate(
     url: str,
     api_key: str,
@@ -299,7 +116,7 @@ def simulate(
     progress: Callable[[str], None] | None = None,
     progress_seconds: float = 5.0,
     stop: threading.Event | None = None,
-) -> SimulationResult:
+) -> TrafficResult:
     """Send `rate` deliveries a second for `duration` seconds to the service at `url`.
 
     Args:
@@ -321,10 +138,11 @@ def simulate(
 
     Returns:
         Counts, client-side latency percentiles and the answers by variant.
+
+    Raises:
+        ValueError: A setting is out of range (the message names it).
     """
     planned = _check(scenario, rate, duration, feedback_delay, label_share)
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     config = load(Path(root))
     schema = build_schema(config)
     generate = config.params.generate
@@ -332,37 +150,7 @@ def simulate(
     traffic = build_traffic(
         schema, scenario, planned, rate, seed, label_share, start, generate.start, generate.days
     )
-    tally, sending, seconds = asyncio.run(
-        _run(
-            url,
-            api_key,
-            traffic,
-            schema.target,
-            rate,
-            duration,
-            feedback_delay,
-            concurrency,
-            progress,
-            progress_seconds,
-            stop,
-        )
+    options = SendOptions(
+        rate, duration, feedback_delay, concurrency, progress, progress_seconds, stop
     )
-    latencies = np.asarray(tally.latencies_ms, dtype="float64")
-    sent_delayed = traffic.delayed[: tally.sent]
-    return SimulationResult(
-        scenario=scenario,
-        rate=rate,
-        seconds=seconds,
-        sending_seconds=sending,
-        planned=planned,
-        sent=tally.sent,
-        answered=tally.answered,
-        errors=dict(tally.errors),
-        feedback_sent=tally.feedback_sent,
-        feedback_errors=dict(tally.feedback_errors),
-        latency_p50_ms=float(np.percentile(latencies, 50)) if len(latencies) else None,
-        latency_p99_ms=float(np.percentile(latencies, 99)) if len(latencies) else None,
-        variants=dict(tally.variants),
-        model_versions=dict(tally.versions),
-        delayed_share=float(np.mean(sent_delayed)) if sent_delayed else 0.0,
-    )
+    return send(url, api_key, traffic, schema.target, options, f"scenario {scenario}")

@@ -19,12 +19,20 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from flows.adapters.service_client import ServiceClient, ServiceError
+from flows.adapters.service_client import (
+    PolicyChange,
+    PolicyStatus,
+    Promotion,
+    ServiceClient,
+    ServiceError,
+)
 from flows.adapters.tool_env import QUIET_ENV
 from flows.cli.main import main
-from flows.release import PredictionLogReader, ReleaseConfig, run_release
+from flows.release import PredictionLogReader
 from flows.release_ops import STATE_FILE, ReleaseError, describe_state, read_state, rollback
-from flows.tools.simulate import SimulationResult, simulate
+from flows.release_steps import ReleaseConfig, run_release
+from flows.tools.simulate import simulate
+from flows.tools.traffic import TrafficResult
 from pipelines import io
 from pipelines.config import ServeParams
 from pipelines.model import DelayModel
@@ -56,21 +64,8 @@ class Constant:
         return np.column_stack([1 - p, p])
 
 
-class FakeRegistry:
-    """RegistryOps that records the alias changes."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.calls: list[tuple[str, str | None]] = []
-        self.fail = fail
-
-    def threshold(self, version: str) -> float:
-        return THRESHOLD
-
-    def set_roles(self, champion: str, challenger: str | None) -> dict[str, Any]:
-        if self.fail:
-            raise RuntimeError("registry unreachable")
-        self.calls.append((champion, challenger))
-        return {"champion": {"version": champion}, "challenger": {"version": challenger}}
+def threshold_of(version: str) -> float:
+    return THRESHOLD
 
 
 def config(**change: Any) -> ReleaseConfig:
@@ -93,37 +88,48 @@ def config(**change: Any) -> ReleaseConfig:
 
 
 class FakeService:
-    """The admin route's behaviour, in memory: a policy and its history."""
+    """The admin routes' behaviour, in memory: a policy, its history and the registry aliases."""
 
     def __init__(self, challenger: str | None = "2", mode: str = "champion") -> None:
-        self.policy: dict[str, Any] = {
-            "mode": mode,
-            "challenger_weight": 0.5 if mode == "ab" else 0.0,
-            "champion": "1",
-            "challenger": challenger,
-        }
-        self.history: list[dict[str, Any]] = []
+        self.policy = TrafficPolicy(
+            mode=mode,
+            challenger_weight=0.5 if mode == "ab" else 0.0,
+            champion="1",
+            challenger=challenger,
+        )
+        self.history: list[PolicyChange] = []
         self.fail_on: str | None = None
+        self.aliases: list[tuple[str, str | None]] = []
 
-    def status(self, history: int = 10) -> dict[str, Any]:
-        return {"policy": dict(self.policy), "history": self.history[:history]}
+    def status(self, history: int = 10) -> PolicyStatus:
+        return PolicyStatus(self.policy, self.history[:history])
 
-    def set_policy(self, **update: Any) -> dict[str, Any]:
+    def _record(self, policy: TrafficPolicy, changed_by: str, reason: str) -> TrafficPolicy:
+        self.policy = policy
+        self.history.insert(0, PolicyChange(datetime.now(UTC), changed_by, reason, policy))
+        return policy
+
+    def set_policy(self, **update: Any) -> TrafficPolicy:
         if update["mode"] == self.fail_on:
-            raise ServiceError(f"PUT /admin/policy: 503 refusing {self.fail_on}")
+            raise ServiceError(f"PUT /admin/policy: 503 refusing {self.fail_on}", 503)
         changed_by = update.pop("changed_by", "admin-api")
         reason = update.pop("reason", "")
         if update["mode"] in ("champion", "shadow"):
             update.setdefault("challenger_weight", 0.0)
-        self.policy = {**self.policy, **{k: v for k, v in update.items() if v is not None}}
-        change = {
-            "changed_at": datetime.now(UTC).isoformat(),
-            "changed_by": changed_by,
-            "reason": reason,
-            "policy": dict(self.policy),
-        }
-        self.history.insert(0, change)
-        return dict(self.policy)
+        changes = {k: v for k, v in update.items() if v is not None}
+        return self._record(self.policy.model_copy(update=changes), changed_by, reason)
+
+    def promote(self, version: str, reason: str, changed_by: str) -> Promotion:
+        if version == self.policy.champion:
+            return Promotion(self.policy, False, f"v{version} is already champion", None)
+        roles = {"champion": version, "challenger": self.policy.champion}
+        self.aliases.append((version, self.policy.champion))
+        policy = self.policy.model_copy(
+            update={"mode": "champion", "challenger_weight": 0.0, **roles}
+        )
+        return Promotion(
+            self._record(policy, changed_by, reason), True, f"v{version} champion", None
+        )
 
 
 def no_rows(since: datetime) -> pd.DataFrame:
@@ -149,16 +155,16 @@ def test_release_times_out_to_champion_only(tmp_path: Path) -> None:
         service,
         no_rows,
         config(timeout_seconds=300),
-        FakeRegistry(),
-        tmp_path / STATE_FILE,
+        tmp_path,
+        threshold_of,
         clock=clock,
         sleep=clock.sleep,
     )
-    assert state["stage"] == "timed_out"
-    assert [s["stage"] for s in state["stages"]] == ["shadow", "timed_out"]
-    assert "0/40 requests scored in shadow" in state["reason"]
-    assert service.policy["mode"] == "champion"
-    assert service.history[0]["changed_by"] == "release-flow"
+    assert state.stage == "timed_out"
+    assert [s.stage for s in state.stages] == ["shadow", "timed_out"]
+    assert "0/40 requests scored in shadow" in state.reason
+    assert service.policy.mode == "champion"
+    assert service.history[0].changed_by == "release-flow"
     assert read_state(tmp_path / STATE_FILE) == state
 
 
@@ -171,15 +177,15 @@ def test_release_times_out_to_champion_only(tmp_path: Path) -> None:
 )
 def test_release_checks_its_preconditions(tmp_path: Path, service, message) -> None:
     with pytest.raises(ReleaseError, match=message):
-        run_release(service, no_rows, config(), FakeRegistry(), tmp_path / "state.json")
+        run_release(service, no_rows, config(), tmp_path, threshold_of)
     assert service.history == []
-    assert not (tmp_path / "state.json").exists()
+    assert not (tmp_path / STATE_FILE).exists()
 
 
 def test_release_needs_a_reachable_service(tmp_path: Path) -> None:
     client = ServiceClient(f"http://127.0.0.1:{free_port()}", KEYS.admin_key, timeout=2)
     with pytest.raises(ReleaseError, match="service not ready"):
-        run_release(client, no_rows, config(), FakeRegistry(), tmp_path / "state.json")
+        run_release(client, no_rows, config(), tmp_path, threshold_of)
 
 
 def test_release_stops_when_someone_else_changes_the_policy(tmp_path: Path) -> None:
@@ -189,23 +195,23 @@ def test_release_stops_when_someone_else_changes_the_policy(tmp_path: Path) -> N
         service.set_policy(mode="champion", changed_by="admin-api", reason="incident 42")
 
     with pytest.raises(ReleaseError, match="incident 42"):
-        run_release(service, no_rows, config(), FakeRegistry(), tmp_path / "s.json", clock, sleep)
-    state = read_state(tmp_path / "s.json")
+        run_release(service, no_rows, config(), tmp_path, threshold_of, clock, sleep)
+    state = read_state(tmp_path / STATE_FILE)
     assert state is not None
-    assert state["stage"] == "failed"
-    assert service.history[0]["reason"] == "incident 42"  # the admin's policy is left alone
+    assert state.stage == "failed"
+    assert service.history[0].reason == "incident 42"  # the admin's policy is left alone
 
 
 def test_a_failing_policy_change_ends_in_failed_and_champion_only(tmp_path: Path) -> None:
     service = FakeService()
     service.fail_on = "shadow"
     with pytest.raises(ServiceError):
-        run_release(service, no_rows, config(), FakeRegistry(), tmp_path / "s.json")
-    state = read_state(tmp_path / "s.json")
+        run_release(service, no_rows, config(), tmp_path, threshold_of)
+    state = read_state(tmp_path / STATE_FILE)
     assert state is not None
-    assert state["stage"] == "failed"
-    assert "503 refusing shadow" in state["reason"]
-    assert service.policy["mode"] == "champion"
+    assert state.stage == "failed"
+    assert "503 refusing shadow" in state.reason
+    assert service.policy.mode == "champion"
 
 
 # ------------------------------------------------------ real app over HTTP
@@ -259,7 +265,7 @@ def serve(schema: Any, router: Router) -> Iterator[str]:
 
 
 @contextmanager
-def traffic(url: str, seed: int, rate: float = 60.0) -> Iterator[list[SimulationResult]]:
+def traffic(url: str, seed: int, rate: float = 60.0) -> Iterator[list[TrafficResult]]:
     """Winter deliveries at `rate`/s with every outcome 0.3 s later, until the block ends."""
     stop, results = threading.Event(), []
 

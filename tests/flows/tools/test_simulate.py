@@ -37,9 +37,9 @@ def test_traffic_sends_only_the_api_fields_and_keeps_the_outcome(schema) -> None
     assert len(customers) == 200  # one customer per delivery: the A/B split sees them all
     assert len({b[schema.id_column] for b in traffic.bodies}) == 200
     assert 0.3 < sum(traffic.labelled) / 200 < 0.7
-    assert 0 < sum(traffic.delayed) < 200
+    assert 0 < sum(traffic.outcomes) < 200
     again = build_traffic(schema, "winter", 200, rate=10, seed=3, label_share=0.5, start=START)
-    assert again.delayed == traffic.delayed
+    assert again.outcomes == traffic.outcomes
     assert [b["precip_mm"] for b in again.bodies] == [b["precip_mm"] for b in traffic.bodies]
 
 
@@ -97,4 +97,4 @@ def test_simulate_paces_requests_splits_ab_and_sends_feedback(
     assert int(log["outcome"].notna().sum()) == result.feedback_sent
     assert "holiday_backlog" in result.summary()
     assert code == 0
-    assert "simulated none: sent" in capsys.readouterr().out
+    assert "sent scenario none: " in capsys.readouterr().out
