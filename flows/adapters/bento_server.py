@@ -13,9 +13,9 @@ from typing import Any
 from flows import paths
 from flows.adapters.package import SERVICE
 from flows.adapters.service_client import ServiceError
-from pipelines import io
 from pipelines.config import Runtime
 from services.auth import ensure_local_keys, load_keys, secrets_path
+from services.pins import read_package_report
 
 
 def serving_env(root: Path, runtime: Runtime) -> dict[str, str]:
@@ -48,10 +48,12 @@ def serve_command(
     if from_source:
         target = SERVICE
     else:
-        report = root / paths.PACKAGE
-        if not report.is_file():
-            raise ServiceError(f"{report} not found: run `mlops package` (or `mlops train`) first")
-        target = io.read_json(report)["bento"]
+        report = read_package_report(root)
+        if report is None:
+            raise ServiceError(
+                f"{root / paths.PACKAGE} not found: run `mlops package` (or `mlops train`) first"
+            )
+        target = report.bento
     bentoml = Path(sys.executable).with_name("bentoml")
     args = [str(bentoml), "serve", target, "--host", host, "--port", str(port)]
     if from_source:

@@ -16,16 +16,17 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib.metadata import version as installed
 from pathlib import Path
-from typing import Any
 
 from flows import paths
 from flows.adapters.tool_env import prepare_env
 from pipelines import io
-from pipelines.config import ConfigError, Runtime, load
+from pipelines.config import Runtime, load
 from pipelines.errors import UserError
+from services.pins import PackageReport, PinnedModel
+from services.registry_models import ROLES, RoleEntry, read_registry_state
 
 BENTO_NAME = "parcel-delay-service"
 SERVICE = "services.bento_service:DelayService"
@@ -55,11 +56,9 @@ class PackageError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class Packaged:
-    """What the package step built or found: the Bento and the models pinned in it."""
+    """What the package step built or found, and whether it was there already."""
 
-    bento: str
-    models: dict[str, dict[str, Any]]
-    """Role -> {tag, version, threshold}."""
+    report: PackageReport
     reused: bool
     notes: list[str] = field(default_factory=list)
 
@@ -69,29 +68,29 @@ def model_tag(model_name: str, version: str, fingerprint: str) -> str:
     return f"{model_name}:v{version}-{(fingerprint or 'nofp')[:12]}".lower()
 
 
-def store_model(model_name: str, entry: dict[str, Any]) -> tuple[str, bool]:
+def store_model(model_name: str, entry: RoleEntry) -> tuple[str, bool]:
     """Copy a registry version into the BentoML model store unless it is there; (tag, created)."""
     import bentoml
 
     from flows.adapters import tracking
 
-    tag = model_tag(model_name, entry["version"], entry.get("fingerprint", ""))
+    tag = model_tag(model_name, entry.version, entry.fingerprint)
     try:
         bentoml.models.get(tag)
         return tag, False
     except bentoml.exceptions.NotFound:
         pass
-    model = tracking.load_version(model_name, entry["version"])
+    model = tracking.load_version(model_name, entry.version)
     metadata = {
         "registry_model": model_name,
-        "registry_version": entry["version"],
-        "threshold": float(entry["threshold"]),
-        "fingerprint": entry.get("fingerprint", ""),
+        "registry_version": entry.version,
+        "threshold": entry.threshold,
+        "fingerprint": entry.fingerprint,
         "family": model.name,
         "features": model.feature_names,
     }
     with bentoml.models.create(
-        tag, labels={"registry_version": entry["version"]}, metadata=metadata
+        tag, labels={"registry_version": entry.version}, metadata=metadata
     ) as m:
         io.write_joblib(Path(m.path) / "model.joblib", model)
     return tag, True
@@ -103,15 +102,16 @@ def _shipped_files(root: Path) -> list[Path]:
     return sorted(p for p in found if p.is_file() and "__pycache__" not in p.parts)
 
 
-def _content_hash(root: Path, pins: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(pins, sort_keys=True).encode())
+def _content_hash(root: Path, pins: dict[str, PinnedModel]) -> str:
+    pinned = {role: asdict(pins[role]) if role in pins else None for role in ROLES}
+    digest = hashlib.sha256(json.dumps(pinned, sort_keys=True).encode())
     for path in _shipped_files(root):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
+def build_bento(root: Path, pins: dict[str, PinnedModel]) -> tuple[str, bool]:
     """Build the Bento with these pins (or find the identical one); (tag, reused).
 
     The build runs in a clean copy of the shipped files, so nothing else in the
@@ -132,7 +132,8 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
             target = ctx / path.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-        io.write_json(ctx / paths.PINS, {role: p["tag"] if p else None for role, p in pins.items()})
+        tags = {role: pins[role].tag if role in pins else None for role in ROLES}
+        io.write_json(ctx / paths.PINS, tags)
         with _service_from(ctx):
             bento = bentoml.bentos.build(
                 SERVICE,
@@ -140,7 +141,9 @@ def build_bento(root: Path, pins: dict[str, Any]) -> tuple[str, bool]:
                 version=version,
                 build_ctx=str(ctx),
                 include=INCLUDE,
-                labels={role: f"v{p['version']}" if p else "none" for role, p in pins.items()},
+                labels={
+                    role: f"v{pins[role].version}" if role in pins else "none" for role in ROLES
+                },
                 python={
                     "packages": [f"{p}=={installed(p)}" for p in PACKAGES],
                     "lock_packages": False,
@@ -177,32 +180,34 @@ def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
     runtime = runtime or Runtime()
     load(root)  # the Bento ships params.yaml and project.yaml: refuse broken ones here
     tracking.connect(root, runtime)
-    state = tracking.registry_state(runtime.model_name)
-    if state["champion"] is None:
+    state = read_registry_state(runtime.model_name)
+    if state.champion is None:
         raise PackageError(
             f"no version of {runtime.model_name!r} has the alias 'champion': "
             "run `mlops train` first"
         )
     notes: list[str] = []
-    pins: dict[str, dict[str, Any] | None] = {}
-    for role in ("champion", "challenger"):
-        entry = state[role]
+    pins: dict[str, PinnedModel] = {}
+    for role in ROLES:
+        entry = state.role(role)
         if entry is None:
-            pins[role] = None
             continue
         tag, created = store_model(runtime.model_name, entry)
-        notes.append(
-            f"{role}: v{entry['version']} {'stored as' if created else 'already in store as'} {tag}"
-        )
-        pins[role] = {"tag": tag, "version": entry["version"], "threshold": entry["threshold"]}
+        stored = "stored as" if created else "already in store as"
+        notes.append(f"{role}: v{entry.version} {stored} {tag}")
+        pins[role] = PinnedModel(tag, entry.version, entry.threshold)
     bento, reused = build_bento(root, pins)
-    result = Packaged(
-        bento=bento, models={k: v for k, v in pins.items() if v}, reused=reused, notes=notes
+    report = PackageReport(bento, pins, SERVICE)
+    io.write_json(root / paths.PACKAGE, report.to_json())
+    return Packaged(report, reused, notes)
+
+
+def describe(packaged: Packaged) -> str:
+    """What `mlops package` and the package stage print."""
+    built = "unchanged" if packaged.reused else "built"
+    return "\n".join(
+        [f"bento {packaged.report.bento} ({built})"] + [f"  {n}" for n in packaged.notes]
     )
-    io.write_json(
-        root / paths.PACKAGE, {"bento": result.bento, "models": result.models, "service": SERVICE}
-    )
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,12 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     prepare_env(Path.cwd())
     try:
         result = package(Path.cwd())
-    except (PackageError, ConfigError) as exc:
+    except UserError as exc:
         print(f"package: {exc}", file=sys.stderr)
-        return 2
-    print(f"bento {result.bento} ({'unchanged' if result.reused else 'built'})")
-    for note in result.notes:
-        print(f"  {note}")
+        return exc.exit_code
+    print(describe(result))
     return 0
 
 

@@ -12,11 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flows import paths
-from pipelines import io
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 from services.auth import load_keys
+from services.pins import read_package_report
 from services.policy import TrafficPolicy
 from services.registry_models import RegistryState
 
@@ -145,17 +144,15 @@ def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
     None when nothing packaged has a challenger. Does nothing when the service
     already holds it.
     """
-    report = root / paths.PACKAGE
-    if not report.is_file():
+    report = read_package_report(root)
+    challenger = None if report is None else report.models.get("challenger")
+    if challenger is None:
         return None
-    challenger = io.read_json(report).get("models", {}).get("challenger")
-    if not challenger:
-        return None
-    version = str(challenger["version"])
     policy = client.status(history=1).policy
-    if version not in (policy.challenger, policy.champion):
-        client.load_challenger(challenger["tag"], f"packaged challenger v{version}", version)
-    return version
+    if challenger.version not in (policy.challenger, policy.champion):
+        reason = f"packaged challenger v{challenger.version}"
+        client.load_challenger(challenger.tag, reason, challenger.version)
+    return challenger.version
 
 
 def client_for(root: Path, runtime: Runtime | None = None, url: str | None = None) -> ServiceClient:

@@ -145,12 +145,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_package(args: argparse.Namespace) -> int:
     """Build the Bento from the registry's champion and challenger."""
-    from flows.adapters.package import package
+    from flows.adapters.package import describe, package
 
-    result = package(args.root)
-    print(f"bento {result.bento} ({'unchanged' if result.reused else 'built'})")
-    for note in result.notes:
-        print(f"  {note}")
+    print(describe(package(args.root)))
     return 0
 
 
