@@ -415,7 +415,7 @@ class PredictionLogReader:
 
     def __init__(self, url: str) -> None:
         """The log at `url` (SQLAlchemy URL)."""
-        from services.prediction_log import PredictionLog
+        from services.prediction_log.writer import PredictionLog
 
         self.log = PredictionLog(url)
 

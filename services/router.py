@@ -19,7 +19,12 @@ from typing import Any
 from pipelines.schema import Schema
 from services.metrics import ServingMetrics
 from services.policy import MODES, CanaryWatch, TrafficPolicy, Variant, route
-from services.prediction_log import FeedbackRecord, PolicyStore, PredictionLog, PredictionRecord
+from services.prediction_log.writer import (
+    FeedbackRecord,
+    PolicyStore,
+    PredictionLog,
+    PredictionRecord,
+)
 from services.served_model import ServedModel
 from services.shadow import ShadowPool
 

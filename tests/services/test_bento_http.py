@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from pipelines import io
-from services.prediction_log import PolicyStore, PredictionLog
+from services.prediction_log.writer import PolicyStore, PredictionLog
 from tests.conftest import BIN, ROOT, free_port, wait_http
 from tests.services.faulty_models import Exploding, Gated
 

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from services import prediction_log
-from services.prediction_log import (
+from services.prediction_log import writer as prediction_log
+from services.prediction_log.writer import (
     FeedbackRecord,
     PolicyStore,
     PredictionLog,
