@@ -14,7 +14,9 @@ from pipelines.schema import Schema
 from services.auth import Keys, load_keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
-from services.prediction_log.writer import PolicyStore, PredictionLog, default_url
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.tables import default_url
+from services.prediction_log.writer import PredictionLog
 from services.registry_models import RegistryFetch
 from services.router import Router
 from services.served_model import ServedModel

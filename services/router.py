@@ -19,12 +19,9 @@ from typing import Any
 from pipelines.schema import Schema
 from services.metrics import ServingMetrics
 from services.policy import MODES, CanaryWatch, TrafficPolicy, Variant, route
-from services.prediction_log.writer import (
-    FeedbackRecord,
-    PolicyStore,
-    PredictionLog,
-    PredictionRecord,
-)
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.records import FeedbackRecord, PredictionRecord
+from services.prediction_log.writer import PredictionLog
 from services.served_model import ServedModel
 from services.shadow import ShadowPool
 

@@ -32,7 +32,8 @@ from services.app import ServiceState, create_app
 from services.auth import Keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
-from services.prediction_log.writer import PolicyStore, PredictionLog
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.writer import PredictionLog
 from services.router import Router
 from services.served_model import ServedModel
 from tests.conftest import ROOT, free_port, wait_http
