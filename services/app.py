@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from pipelines.config import ServeParams
 from pipelines.schema import Schema
+from services.answers import Answer
 from services.auth import Keys
 from services.policy import TrafficPolicy
 from services.request_models import (
@@ -31,7 +32,7 @@ from services.request_models import (
     delivery_model,
     feedback_model,
 )
-from services.router import Answer, PolicyError, Router
+from services.router import PolicyError, Router
 from services.served_model import ServedModel
 
 
