@@ -1,18 +1,44 @@
-"""Admin routes (admin key): the traffic policy and a hot-loaded challenger."""
+"""Admin routes (admin key): the traffic policy, a hot-loaded challenger, a promotion."""
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
+from services import promotion
 from services.api.access import authorize
 from services.api.errors import field_name
 from services.api.state import ServiceState
 from services.policy import TrafficPolicy
-from services.request_models import ChallengerUpdate, PolicyUpdate
+from services.registry_models import RegistryUnavailable
+from services.request_models import ChallengerUpdate, PolicyUpdate, PromoteRequest
 from services.router import PolicyError, Router
 from services.served_model import ServedModel
+
+PROMOTE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong API key"},
+    403: {"description": "Not the admin key"},
+    404: {"description": "The version is neither loaded here nor fetchable from the registry"},
+    409: {"description": "The traffic policy cannot be applied; the registry aliases are back"},
+    503: {
+        "description": "The registry is configured but cannot be reached (nothing changed), "
+        "or the service is still starting"
+    },
+}
+
+
+def _role_change(update: PolicyUpdate, current: TrafficPolicy) -> str | None:
+    """Why the update may not be applied here when it changes a role, else None."""
+    asked = update.model_dump(exclude_unset=True, include={"champion", "challenger"})
+    if all(asked[role] == getattr(current, role) for role in asked):
+        return None
+    return (
+        f"roles are not changed here (in force: champion {current.champion}, challenger "
+        f"{current.challenger}): POST /admin/promote makes a version champion, PUT "
+        "/admin/models/challenger loads a challenger; this route sets mode, weight and salt"
+    )
 
 
 def _new_policy(update: PolicyUpdate, current: TrafficPolicy, canary_share: float) -> TrafficPolicy:
@@ -30,8 +56,9 @@ def _new_policy(update: PolicyUpdate, current: TrafficPolicy, canary_share: floa
 
 
 def admin_routes(state: ServiceState) -> APIRouter:
-    """GET/PUT /admin/policy and PUT /admin/models/challenger."""
+    """GET/PUT /admin/policy, PUT /admin/models/challenger, POST /admin/promote."""
     routes = APIRouter(tags=["admin"])
+    promoting = threading.Lock()  # one promotion at a time in this process
 
     @routes.get("/admin/policy")
     def get_policy(request: Request, history: int = 20) -> dict[str, Any]:
@@ -48,6 +75,9 @@ def admin_routes(state: ServiceState) -> APIRouter:
         r = state.require_router()
         current = r.policy
         policy = _new_policy(update, current, r.canary_share)
+        refused = _role_change(update, current)
+        if refused is not None:
+            raise HTTPException(409, refused)
         try:
             applied = r.set_policy(policy, update.changed_by, update.reason)
         except PolicyError as exc:
@@ -75,6 +105,29 @@ def admin_routes(state: ServiceState) -> APIRouter:
         except PolicyError as exc:
             raise HTTPException(409, str(exc)) from None
         return {"policy": applied.model_dump()}
+
+    @routes.post("/admin/promote", responses=PROMOTE_RESPONSES)
+    def promote(update: PromoteRequest, request: Request) -> dict[str, Any]:
+        """Make a registry version champion and the champion challenger (admin key).
+
+        The registry aliases move first, then the traffic policy (champion-only); if the
+        policy cannot be applied the aliases are put back. Without a registry the policy
+        moves alone and the note says so. Promoting the champion changes nothing.
+        """
+        authorize(state, request, admin=True)
+        r = state.require_router()
+        with promoting:
+            try:
+                result = promotion.promote(
+                    update.version, r, state.registry, update.changed_by, update.reason
+                )
+            except RegistryUnavailable as exc:
+                raise HTTPException(503, str(exc)) from None
+            except PolicyError as exc:
+                raise HTTPException(409, str(exc)) from None
+            except LookupError as exc:
+                raise HTTPException(404, f"no version {update.version}: {exc}") from None
+        return result.to_json()
 
     return routes
 

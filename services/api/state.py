@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException
 
 from services.auth import Keys
+from services.promotion import RegistryPort
 from services.router import Router
 from services.served_model import ServedModel
 
@@ -21,6 +22,8 @@ class ServiceState:
     keys: Keys | None = None
     load_model: Callable[[str], ServedModel] | None = None
     """Loads a packaged model by its store tag (our own model store only, never request data)."""
+    registry: RegistryPort | None = None
+    """The model registry's role aliases, moved by a promotion; None: the policy moves alone."""
 
     def require_router(self) -> Router:
         """The router; HTTP 503 while the models are loading."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -386,7 +387,13 @@ def test_rollback_after_a_promotion_restores_the_registry(
     registry = FakeRegistry()
     with serve(schema, router) as url:
         client = ServiceClient(url, KEYS.admin_key)
-        client.set_policy(mode="champion", champion="2", challenger="1", changed_by="release-flow")
+        promoted = httpx.post(
+            f"{url}/admin/promote",
+            json={"version": "2", "changed_by": "release-flow"},
+            headers={"X-API-Key": KEYS.admin_key},
+            timeout=30,
+        )
+        assert promoted.status_code == 200, promoted.text
         policy, notes = rollback(client, lambda: registry, path, "v2 misbehaves")
         cli_env(monkeypatch, tmp_path)
         assert main(["--root", str(tmp_path), "release", "status", "--url", url]) == 0
