@@ -405,7 +405,8 @@ def measure_raw(
     from services.auth import Keys
     from services.metrics import ServingMetrics
     from services.policy import CanaryWatch, TrafficPolicy
-    from services.prediction_log import PolicyStore, PredictionLog
+    from services.prediction_log.policy_store import PolicyStore
+    from services.prediction_log.writer import PredictionLog
     from services.request_models import delivery_model
     from services.router import Router
     from services.served_model import ServedModel

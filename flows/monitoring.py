@@ -30,7 +30,8 @@ from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.mapping import engine_mapper
 from pipelines.schema import Schema, build_schema
-from services.prediction_log import PredictionLog, default_url
+from services.prediction_log.tables import default_url
+from services.prediction_log.writer import PredictionLog
 
 LABELLED_FILE = "production.parquet"
 RETRAIN_EVENT = "mlops.retrain.requested"

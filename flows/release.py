@@ -22,7 +22,7 @@ from flows.monitoring import log_url
 from flows.release_ops import ReleaseError, ReleaseState, challenger_threshold
 from flows.release_steps import ReleaseConfig, run_release
 from pipelines.config import Runtime, load
-from services.prediction_log import PredictionLog
+from services.prediction_log.writer import PredictionLog
 
 log = logging.getLogger(__name__)
 

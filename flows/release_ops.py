@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flows import paths
-from flows.adapters.service_client import PolicyStatus, Promotion
+from flows.adapters.service_client import PolicyStatus
 from pipelines import io
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 from services.policy import TrafficPolicy
-from services.registry_models import RegistryState
+from services.promotion import PromotionResult
+from services.registry_state import RegistryState
 
 STATE_FILE = paths.RELEASE_STATE_FILE
 ROLLBACK_BY = "rollback"
@@ -46,7 +47,7 @@ class PolicyClient(Protocol):
         """Change the mode or the challenger's weight; the policy now in force."""
         ...
 
-    def promote(self, version: str, reason: str, changed_by: str) -> Promotion:
+    def promote(self, version: str, reason: str, changed_by: str) -> PromotionResult:
         """Make `version` champion, policy and registry aliases together."""
         ...
 
@@ -133,7 +134,7 @@ def describe_state(state: ReleaseState | None) -> list[str]:
 
 def promote(
     client: PolicyClient, root: Path, version: str, reason: str, changed_by: str
-) -> Promotion:
+) -> PromotionResult:
     """Make `version` champion through the service; rewrite reports/registry.json after it.
 
     The one way a champion changes: `mlops release promote`, `mlops release
@@ -162,7 +163,9 @@ def rollback_target(status: PolicyStatus, state: ReleaseState | None) -> str | N
     return None
 
 
-def rollback(client: PolicyClient, root: Path, reason: str) -> tuple[Promotion | None, list[str]]:
+def rollback(
+    client: PolicyClient, root: Path, reason: str
+) -> tuple[PromotionResult | None, list[str]]:
     """Bring the previous champion back at once, policy and registry; notes on what happened.
 
     None (and a note) when there is no previous champion to bring back.

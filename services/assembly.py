@@ -14,8 +14,10 @@ from pipelines.schema import Schema
 from services.auth import Keys, load_keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
-from services.prediction_log import PolicyStore, PredictionLog, default_url
-from services.registry_models import RegistryFetch
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.tables import default_url
+from services.prediction_log.writer import PredictionLog
+from services.registry_models import RegistryAliases, RegistryFetch
 from services.router import Router
 from services.served_model import ServedModel
 
@@ -40,6 +42,17 @@ def guardrails(config: Config) -> Guardrails:
         min_requests=canary.min_requests,
         window_requests=canary.window_requests,
     )
+
+
+def registry_aliases(runtime: Runtime, state_root: Path) -> RegistryAliases | None:
+    """The registry a promotion moves: the tracking server's, else the project's own store.
+
+    The project's SQLite store (`<state_root>/mlflow.db`) is used only when it exists,
+    never created; None when there is neither (a promotion then moves the policy alone).
+    """
+    if not runtime.tracking_uri and not (Path(state_root) / "mlflow.db").is_file():
+        return None
+    return RegistryAliases(runtime.resolved_tracking_uri(state_root), runtime.model_name)
 
 
 def assemble(

@@ -24,7 +24,7 @@ import bentoml
 from pipelines.config import Runtime, load
 from pipelines.schema import build_schema
 from services.app import ServiceState, create_app
-from services.assembly import assemble, load_served
+from services.assembly import assemble, load_served, registry_aliases
 from services.metrics import use_process_local_values
 from services.pins import resolve_pins
 from services.served_model import ServedModel
@@ -65,8 +65,10 @@ class DelayService:
         if hasattr(self, "challenger_ref"):
             refs["challenger"] = self.challenger_ref
         state_root = Path(os.environ.get("MLOPS_STATE_ROOT", Path.cwd()))
-        STATE.router, STATE.keys = assemble(CONFIG, SCHEMA, refs, Runtime(), state_root)
+        runtime = Runtime()
+        STATE.router, STATE.keys = assemble(CONFIG, SCHEMA, refs, runtime, state_root)
         STATE.load_model = self.load_packaged
+        STATE.registry = registry_aliases(runtime, state_root)
 
     @staticmethod
     def load_packaged(tag: str) -> ServedModel:

@@ -52,6 +52,12 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         """Create the metrics (names must be unique in the registry)."""
         self.registry = registry
+        self._add_answer_metrics(registry)
+        self._add_shadow_metrics(registry)
+        self._add_state_metrics(registry)
+
+    def _add_answer_metrics(self, registry: CollectorRegistry) -> None:
+        """Requests, rows answered, their latency, errors, probabilities and decisions."""
         model = ["variant", "model_version"]
         self.requests = Counter(
             "mlops_requests", "HTTP requests answered", ["route", "status"], registry=registry
@@ -84,6 +90,9 @@ class ServingMetrics:
         self.decisions = Counter(
             "mlops_decisions", "Warnings (1) or not (0)", [*model, "decision"], registry=registry
         )
+
+    def _add_shadow_metrics(self, registry: CollectorRegistry) -> None:
+        """The challenger's shadow rows: outcome, disagreement, difference and latency."""
         self.shadow = Counter(
             "mlops_shadow_predictions",
             "Shadow rows: ok, error or shed",
@@ -110,6 +119,10 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+
+    def _add_state_metrics(self, registry: CollectorRegistry) -> None:
+        """Outcomes, models in their roles, the traffic policy, the log's queue, readiness."""
+        model = ["variant", "model_version"]
         self.feedback = Counter(
             "mlops_feedback", "Outcomes received", ["outcome"], registry=registry
         )

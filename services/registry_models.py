@@ -1,74 +1,45 @@
-"""Registry versions on demand: how a replica follows a policy naming a model it lacks.
+"""The MLflow registry as the service sees it: versions on demand, and the role aliases.
 
 Replicas share the traffic policy (the policy store), not their memory: when
 the release flow hot-loads a challenger into one replica, or promotes it, the
 others read a policy naming a version they never packaged. With a tracking
 server configured they fetch that version from the MLflow registry (the
-model and its `threshold` tag), as `mlops package` would have. MLflow is
-imported only when a version is fetched, never on the request path.
+model and its `threshold` tag), as `mlops package` would have. A promotion
+moves the `champion`/`challenger` aliases (RegistryAliases) with the policy.
+MLflow is imported only when the registry is used, never on the request path.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines import io
 from pipelines.model import DelayModel
 from pipelines.schema import Schema
+from services.registry_state import (
+    FINGERPRINT_TAG,
+    ROLES,
+    RegistryState,
+    RegistryUnavailable,
+    RoleEntry,
+)
 from services.served_model import ServedModel
 
-ROLES = ("champion", "challenger")
-FINGERPRINT_TAG = "mlops.fingerprint"
-"""Registry version tag: identity of the training result (models, metrics, data)."""
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
-@dataclass(frozen=True)
-class RoleEntry:
-    """The version an alias names, with what packaging and serving need from it."""
+def read_registry_state(model_name: str, client: MlflowClient | None = None) -> RegistryState:
+    """The versions the aliases name now.
 
-    version: str
-    fingerprint: str
-    threshold: float
-    """The decision threshold chosen on validation (the version's `threshold` tag)."""
-
-
-@dataclass(frozen=True)
-class RegistryState:
-    """Which version each alias names: reports/registry.json, the package stage's input."""
-
-    model_name: str
-    champion: RoleEntry | None
-    challenger: RoleEntry | None
-
-    def role(self, name: str) -> RoleEntry | None:
-        """The entry of `champion` or `challenger`."""
-        entry: RoleEntry | None = getattr(self, name)
-        return entry
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON form (reports/registry.json)."""
-        return {
-            "model_name": self.model_name,
-            "champion": None if self.champion is None else asdict(self.champion),
-            "challenger": None if self.challenger is None else asdict(self.challenger),
-        }
-
-    @classmethod
-    def from_json(cls, payload: dict[str, Any]) -> RegistryState:
-        """Read the JSON form back."""
-        entries = {r: None if payload.get(r) is None else RoleEntry(**payload[r]) for r in ROLES}
-        return cls(payload["model_name"], entries["champion"], entries["challenger"])
-
-
-def read_registry_state(model_name: str) -> RegistryState:
-    """The versions the aliases name now (mlflow's tracking and registry URIs already set)."""
+    Without a `client`, mlflow's tracking and registry URIs must already be set.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient()
+    client = client or MlflowClient()
     entries: dict[str, RoleEntry | None] = {}
     for role in ROLES:
         try:
@@ -126,3 +97,47 @@ class RegistryFetch:
             raise LookupError(f"{self.model_name} v{version} from the registry: {exc}") from None
         metadata = {"registry_version": version, "threshold": threshold, "source": "registry"}
         return ServedModel.build(version, threshold, model, self.schema, metadata)
+
+
+class RegistryAliases:
+    """The `champion`/`challenger` aliases of one registered model: read and moved together.
+
+    The registry side of a promotion (services.promotion.RegistryPort). Every
+    failure, whatever its cause, is a RegistryUnavailable naming the registry.
+    """
+
+    def __init__(self, tracking_uri: str, model_name: str) -> None:
+        """The model `model_name` in the registry at `tracking_uri` (the registry follows it)."""
+        self.tracking_uri, self.model_name = tracking_uri, model_name
+
+    def _client(self) -> MlflowClient:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def _unavailable(self, exc: Exception) -> RegistryUnavailable:
+        return RegistryUnavailable(
+            f"model registry {self.tracking_uri} ({self.model_name}): {type(exc).__name__}: {exc}"
+        )
+
+    def read_state(self) -> RegistryState:
+        """The versions the aliases name now; RegistryUnavailable if the model cannot be read."""
+        try:
+            client = self._client()
+            client.get_registered_model(self.model_name)  # fails loud, unlike a missing alias
+            return read_registry_state(self.model_name, client)
+        except Exception as exc:
+            raise self._unavailable(exc) from None
+
+    def set_roles(self, champion: str | None, challenger: str | None) -> RegistryState:
+        """Point the aliases at these versions (None removes the alias); the state after."""
+        try:
+            client = self._client()
+            for alias, version in (("champion", champion), ("challenger", challenger)):
+                if version is not None:
+                    client.set_registered_model_alias(self.model_name, alias, version)
+                elif alias in client.get_registered_model(self.model_name).aliases:
+                    client.delete_registered_model_alias(self.model_name, alias)
+            return read_registry_state(self.model_name, client)
+        except Exception as exc:
+            raise self._unavailable(exc) from None

@@ -113,8 +113,9 @@ class PolicyUpdate(BaseModel):
     """Share of keys for the challenger; canary defaults to project.yaml release.canary.share."""
     salt: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     champion: Id | None = None
-    """Registry version to serve as champion (must be loaded); swapping roles is a promotion."""
+    """The champion in force: roles change through POST /admin/promote, not here."""
     challenger: Id | None = None
+    """The challenger in force: a new one comes through PUT /admin/models/challenger."""
     reason: str = Field("", max_length=500)
     changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin-api"
 
@@ -131,3 +132,14 @@ class ChallengerUpdate(BaseModel):
     """Its registry version: fetched from the registry when this replica's store lacks the tag."""
     reason: str = Field("", max_length=500)
     changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin-api"
+
+
+class PromoteRequest(BaseModel):
+    """A registry version to make champion; the current champion becomes challenger."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: Annotated[str, Field(pattern=r"^[0-9]{1,9}$")]
+    """Registry version: loaded here, or fetched from the registry when one is configured."""
+    reason: str = Field("", max_length=500)
+    changed_by: Annotated[str, Field(min_length=1, max_length=64)] = "admin"

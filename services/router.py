@@ -12,36 +12,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.schema import Schema
+from services.answers import Answer, prediction_record
 from services.metrics import ServingMetrics
 from services.policy import MODES, CanaryWatch, TrafficPolicy, Variant, route
-from services.prediction_log import FeedbackRecord, PolicyStore, PredictionLog, PredictionRecord
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.records import FeedbackRecord
+from services.prediction_log.writer import PredictionLog
 from services.served_model import ServedModel
-from services.shadow import ShadowPool
+from services.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
 
 class PolicyError(ValueError):
     """A requested traffic policy cannot be applied (e.g. no challenger is loaded)."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One row's answer, before it is turned into the API's response model."""
-
-    request_id: str
-    delivery_id: str | None
-    probability: float
-    decision: bool
-    threshold: float
-    model_version: str
-    variant: Variant
-    reasons: list[tuple[str, float]] | None
 
 
 FETCH_RETRY_SECONDS = 30.0
@@ -86,7 +74,7 @@ class Router:
         """Challenger weight a canary starts with when the admin gives none."""
         self.fetch = fetch
         self._retry_at: float | None = None
-        self._shadow = ShadowPool(shadow_capacity)
+        self._shadow = ShadowScorer(shadow_capacity, metrics, prediction_log)
         self._lock = threading.Lock()
         self._policy = packaged
         self._policy_id: int | None = None
@@ -104,7 +92,7 @@ class Router:
     def start(self) -> None:
         """Adopt the stored policy (if it fits the loaded models) and start background work."""
         self.refresh_policy()
-        self._shadow.start()
+        self._shadow.pool.start()
         self._publish()
         self._refresher = threading.Thread(target=self._refresh_loop, name="policy", daemon=True)
         self._refresher.start()
@@ -132,18 +120,24 @@ class Router:
 
     def _fetch(self, role: str, version: str) -> None:
         """Load a version a policy names and this replica lacks; PolicyError if impossible."""
-        lacking = (
-            f"{role} version {version} is not loaded here "
-            f"(loaded: {', '.join(sorted(self.models))})"
-        )
+        try:
+            self.ensure_version(version, role)
+        except LookupError as exc:
+            raise PolicyError(f"{role} {exc}") from None
+
+    def ensure_version(self, version: str, role: str = "champion") -> None:
+        """Hold `version` (for `role`), fetched from the registry if need be; else LookupError."""
+        if version in self.models:
+            return
+        lacking = f"version {version} is not loaded here (loaded: {', '.join(sorted(self.models))})"
         if self.fetch is None:
-            raise PolicyError(lacking)
+            raise LookupError(lacking)
         try:
             served = self.fetch(version)
         except Exception as exc:  # whatever the registry says, the champion keeps answering
-            raise PolicyError(f"{lacking} and cannot be fetched: {exc}") from None
+            raise LookupError(f"{lacking} and cannot be fetched: {exc}") from None
         if served.version != version:
-            raise PolicyError(f"{lacking}; the registry gave version {served.version}")
+            raise LookupError(f"{lacking}; the registry gave version {served.version}")
         self.models = {**self.models, version: served}
         log.info("version %s fetched from the registry as %s", version, role)
 
@@ -221,11 +215,12 @@ class Router:
         done = [a for a in answers if a is not None]
         latency_ms = (time.perf_counter() - started) * 1000
         records = [
-            self._record(policy, r, a, received, latency_ms)
+            prediction_record(self.schema, policy.mode, r, a, received, latency_ms)
             for r, a in zip(rows, done, strict=True)
         ]
         if policy.mode == "shadow":
-            self._submit_shadow(policy, rows, records)
+            assert policy.challenger is not None
+            self._shadow.submit(policy.challenger, self.models[policy.challenger], rows, records)
         else:
             for record in records:
                 self.log.append(record)
@@ -310,76 +305,6 @@ class Router:
                     self._policy = policy.model_copy(update={"mode": "champion"})
                 self._publish()
 
-    def _record(
-        self,
-        policy: TrafficPolicy,
-        row: Mapping[str, Any],
-        answer: Answer,
-        received: datetime,
-        latency_ms: float,
-    ) -> PredictionRecord:
-        key = row.get(self.schema.key_column) if self.schema.key_column else None
-        features = {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in row.items()
-            if k not in (self.schema.id_column, self.schema.key_column)
-        }
-        return PredictionRecord(
-            request_id=answer.request_id,
-            received_at=received,
-            delivery_id=answer.delivery_id,
-            request_key=key,
-            features=features,
-            mode=policy.mode,
-            variant=answer.variant,
-            model_version=answer.model_version,
-            probability=answer.probability,
-            decision=answer.decision,
-            threshold=answer.threshold,
-            latency_ms=latency_ms,
-        )
-
-    # ------------------------------------------------------------------ shadow
-
-    def _submit_shadow(
-        self,
-        policy: TrafficPolicy,
-        rows: Sequence[Mapping[str, Any]],
-        records: list[PredictionRecord],
-    ) -> None:
-        version = policy.challenger
-        assert version is not None
-        if not self._shadow.submit(lambda: self._shadow_score(version, rows, records)):
-            self.metrics.shadow.labels(version, "shed").inc(len(rows))
-            for record in records:
-                self.log.append(_with_shadow(record, version, error="shed"))
-
-    def _shadow_score(
-        self, version: str, rows: Sequence[Mapping[str, Any]], records: list[PredictionRecord]
-    ) -> None:
-        served = self.models[version]
-        t0 = time.perf_counter()
-        try:
-            proba = served.predict(served.encode(rows))
-        except Exception as exc:
-            self.metrics.shadow.labels(version, "error").inc(len(rows))
-            for record in records:
-                self.log.append(_with_shadow(record, version, error=f"{type(exc).__name__}: {exc}"))
-            return
-        ms = (time.perf_counter() - t0) * 1000
-        m = self.metrics
-        m.shadow_latency.labels(version).observe(ms / 1000)
-        m.shadow.labels(version, "ok").inc(len(rows))
-        diff = m.shadow_difference.labels(version)
-        disagreements = 0
-        for p, record in zip(proba, records, strict=True):
-            p = float(p)
-            diff.observe(abs(p - record.probability))
-            disagreements += (p >= served.threshold) != record.decision
-            self.log.append(_with_shadow(record, version, probability=p, latency_ms=ms))
-        if disagreements:
-            m.shadow_disagreements.labels(version).inc(disagreements)
-
     # ---------------------------------------------------------------- feedback
 
     def feedback(self, outcome: bool, request_id: str | None, delivery_id: str | None) -> None:
@@ -411,7 +336,7 @@ class Router:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait for shadow work, then for the log: True when everything so far is written."""
-        return self._shadow.wait_idle(timeout) and self.log.flush(timeout)
+        return self._shadow.pool.wait_idle(timeout) and self.log.flush(timeout)
 
     def close(self) -> None:
         """Finish shadow work and flush the log: every accepted request is written."""
@@ -419,24 +344,6 @@ class Router:
         self._stop.set()
         if self._refresher is not None:
             self._refresher.join(timeout=5)
-        self._shadow.close()
+        self._shadow.pool.close()
         self.log.close()
         self.policies.close()
-
-
-def _with_shadow(
-    record: PredictionRecord,
-    version: str,
-    probability: float | None = None,
-    latency_ms: float | None = None,
-    error: str | None = None,
-) -> PredictionRecord:
-    from dataclasses import replace
-
-    return replace(
-        record,
-        shadow_version=version,
-        shadow_probability=probability,
-        shadow_latency_ms=latency_ms,
-        shadow_error=error,
-    )

@@ -26,7 +26,8 @@ from pipelines import io
 from pipelines.config import Runtime, load
 from pipelines.errors import UserError
 from services.pins import PackageReport, PinnedModel
-from services.registry_models import ROLES, RoleEntry, read_registry_state
+from services.registry_models import read_registry_state
+from services.registry_state import ROLES, RoleEntry
 
 BENTO_NAME = "parcel-delay-service"
 SERVICE = "services.bento_service:DelayService"

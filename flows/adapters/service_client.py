@@ -17,7 +17,7 @@ from pipelines.errors import UserError
 from services.auth import load_keys
 from services.pins import read_package_report
 from services.policy import TrafficPolicy
-from services.registry_models import RegistryState
+from services.promotion import PromotionResult
 
 
 class ServiceError(UserError, RuntimeError):
@@ -56,18 +56,6 @@ class PolicyStatus:
 
     policy: TrafficPolicy
     history: list[PolicyChange]
-
-
-@dataclass(frozen=True)
-class Promotion:
-    """What a promotion did: the policy now in force and where the registry aliases point."""
-
-    policy: TrafficPolicy
-    changed: bool
-    """False when the version was champion already: nothing was changed."""
-    note: str
-    registry: RegistryState | None
-    """The aliases after the promotion; None when the service has no registry to move."""
 
 
 class ServiceClient:
@@ -122,20 +110,13 @@ class ServiceClient:
         found = self._call("PUT", "/admin/policy", json=body)
         return TrafficPolicy.model_validate(found["policy"])
 
-    def promote(self, version: str, reason: str, changed_by: str) -> Promotion:
+    def promote(self, version: str, reason: str, changed_by: str) -> PromotionResult:
         """Make `version` champion (the champion becomes challenger): policy and registry aliases.
 
-        Repeating it changes nothing and says so (`Promotion.changed` is False).
+        Repeating it changes nothing and says so (`changed` is False).
         """
         body = {"version": version, "reason": reason, "changed_by": changed_by}
-        found = self._call("POST", "/admin/promote", json=body)
-        registry = found.get("registry")
-        return Promotion(
-            TrafficPolicy.model_validate(found["policy"]),
-            bool(found["changed"]),
-            found["note"],
-            None if registry is None else RegistryState.from_json(registry),
-        )
+        return PromotionResult.from_json(self._call("POST", "/admin/promote", json=body))
 
 
 def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:

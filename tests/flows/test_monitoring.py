@@ -13,7 +13,8 @@ import yaml
 
 from flows import monitoring as mon
 from pipelines import io
-from services.prediction_log import FeedbackRecord, PredictionLog, PredictionRecord
+from services.prediction_log.records import FeedbackRecord, PredictionRecord
+from services.prediction_log.writer import PredictionLog
 from tests.conftest import ROOT, tiny_deliveries
 from tests.monitoring.factories import reference, shifted
 

@@ -22,14 +22,20 @@ from prometheus_client import CollectorRegistry
 from flows.adapters.service_client import (
     PolicyChange,
     PolicyStatus,
-    Promotion,
     ServiceClient,
     ServiceError,
 )
 from flows.adapters.tool_env import QUIET_ENV
 from flows.cli.main import main
 from flows.release import PredictionLogReader
-from flows.release_ops import STATE_FILE, ReleaseError, describe_state, read_state, rollback
+from flows.release_ops import (
+    STATE_FILE,
+    ReleaseError,
+    ReleaseState,
+    challenger_threshold,
+    read_state,
+    rollback,
+)
 from flows.release_steps import ReleaseConfig, run_release
 from flows.tools.simulate import simulate
 from flows.tools.traffic import TrafficResult
@@ -40,12 +46,16 @@ from services.app import ServiceState, create_app
 from services.auth import Keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
-from services.prediction_log import PolicyStore, PredictionLog
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.writer import PredictionLog
+from services.promotion import PromotionResult
+from services.registry_state import RegistryState, RoleEntry
 from services.router import Router
 from services.served_model import ServedModel
 from tests.conftest import ROOT, free_port, wait_http
 from tests.services import conftest as service_fixtures
 from tests.services.faulty_models import Exploding
+from tests.services.promotion_fakes import FakeRegistry
 
 trained = service_fixtures.trained  # the session's LightGBM and logistic regression
 
@@ -119,15 +129,15 @@ class FakeService:
         changes = {k: v for k, v in update.items() if v is not None}
         return self._record(self.policy.model_copy(update=changes), changed_by, reason)
 
-    def promote(self, version: str, reason: str, changed_by: str) -> Promotion:
+    def promote(self, version: str, reason: str, changed_by: str) -> PromotionResult:
         if version == self.policy.champion:
-            return Promotion(self.policy, False, f"v{version} is already champion", None)
+            return PromotionResult(self.policy, False, f"v{version} is already champion", None)
         roles = {"champion": version, "challenger": self.policy.champion}
         self.aliases.append((version, self.policy.champion))
         policy = self.policy.model_copy(
             update={"mode": "champion", "challenger_weight": 0.0, **roles}
         )
-        return Promotion(
+        return PromotionResult(
             self._record(policy, changed_by, reason), True, f"v{version} champion", None
         )
 
@@ -241,11 +251,12 @@ def build_router(schema: Any, url: str, champion: DelayModel, challenger: Any | 
 
 
 @contextmanager
-def serve(schema: Any, router: Router) -> Iterator[str]:
-    """The FastAPI app over `router` under uvicorn on a free port, in a thread."""
+def serve(schema: Any, router: Router, registry: FakeRegistry | None = None) -> Iterator[str]:
+    """The FastAPI app over `router` (and a registry's aliases) under uvicorn, in a thread."""
     import uvicorn
 
-    app = create_app(schema, ServeParams(), ServiceState(router=router, keys=KEYS))
+    state = ServiceState(router=router, keys=KEYS, registry=registry)
+    app = create_app(schema, ServeParams(), state)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -285,17 +296,15 @@ def traffic(url: str, seed: int, rate: float = 60.0) -> Iterator[list[TrafficRes
 
 def release(
     tmp_path: Path, schema: Any, champion: DelayModel, challenger: Any, cfg: ReleaseConfig
-) -> tuple[dict[str, Any], dict[str, Any], FakeRegistry]:
+) -> tuple[ReleaseState, PolicyStatus, FakeRegistry]:
     """Serve, feed and release; (final state, final status, registry)."""
     log_url = f"sqlite:///{tmp_path / 'serving' / 'predictions.db'}"
     registry, lines = FakeRegistry(), list[str]()
     router = build_router(schema, log_url, champion, challenger)
-    with serve(schema, router) as url, traffic(url, seed=5) as fed:
+    with serve(schema, router, registry) as url, traffic(url, seed=5) as fed:
         client = ServiceClient(url, KEYS.admin_key)
         with PredictionLogReader(log_url) as reader:
-            state = run_release(
-                client, reader, cfg, registry, tmp_path / STATE_FILE, say=lines.append
-            )
+            state = run_release(client, reader, cfg, tmp_path, threshold_of, say=lines.append)
         status = client.status(history=50)
     assert fed and fed[0].answered > 0 and not fed[0].errors, fed
     assert lines, "the release reported its progress"
@@ -315,37 +324,39 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(name, value)
 
 
-def flow_reasons(status: dict[str, Any]) -> list[str]:
+def flow_reasons(status: PolicyStatus) -> list[str]:
     """Reasons of the release flow's policy changes, oldest first."""
-    return [c["reason"] for c in reversed(status["history"]) if c["changed_by"] == "release-flow"]
+    return [c.reason for c in reversed(status.history) if c.changed_by == "release-flow"]
 
 
 @pytest.mark.integration
 def test_release_promotes_an_equally_good_challenger(tmp_path: Path, schema, trained) -> None:
     lgbm = trained["lgbm"]
     state, status, registry = release(tmp_path, schema, lgbm, lgbm.estimator, config())
-    assert [s["stage"] for s in state["stages"]] == ["shadow", "ab", "promoted"], state["reason"]
-    assert state["evidence"]["shadow"]["agreement"] == 1.0  # the same model
-    assert state["evidence"]["ab"]["decision"] == "promote"
-    assert status["policy"]["mode"] == "champion"
-    assert (status["policy"]["champion"], status["policy"]["challenger"]) == ("2", "1")
-    assert registry.calls == [("2", "1")]
-    assert state["previous_champion"] == "1"
+    assert [s.stage for s in state.stages] == ["shadow", "ab", "promoted"], state.reason
+    assert state.evidence["shadow"]["agreement"] == 1.0  # the same model
+    assert state.evidence["ab"]["decision"] == "promote"
+    assert status.policy.mode == "champion"
+    assert (status.policy.champion, status.policy.challenger) == ("2", "1")
+    assert registry.calls == [("2", "1")]  # the aliases moved with the policy, in the service
+    assert state.previous_champion == "1"
+    written = RegistryState.from_json(io.read_json(tmp_path / "reports" / "registry.json"))
+    assert written == registry.read_state() and state.evidence["registry"] == written.to_json()
     reasons = flow_reasons(status)
     assert len(reasons) == 3
     assert "shadow until" in reasons[0]
     assert "shadow passed (agreement 100.0%" in reasons[1]
     assert "promoted" in reasons[2] and "non-inferior" in reasons[2]
-    assert "promoted" in "\n".join(describe_state(state))
+    assert "promoted" in "\n".join(state.describe())
 
 
 @pytest.mark.integration
 def test_release_rejects_a_failing_challenger_in_shadow(tmp_path: Path, schema, trained) -> None:
     state, status, registry = release(tmp_path, schema, trained["lgbm"], Exploding(), config())
-    assert [s["stage"] for s in state["stages"]] == ["shadow", "rejected"]
-    assert state["reason"].startswith("rejected in shadow: shadow errors")
-    assert state["evidence"]["shadow"]["error_rate"] == 1.0
-    assert (status["policy"]["mode"], status["policy"]["champion"]) == ("champion", "1")
+    assert [s.stage for s in state.stages] == ["shadow", "rejected"]
+    assert state.reason.startswith("rejected in shadow: shadow errors")
+    assert state.evidence["shadow"]["error_rate"] == 1.0
+    assert (status.policy.mode, status.policy.champion) == ("champion", "1")
     assert "rejected in shadow" in flow_reasons(status)[-1]
     assert registry.calls == []
 
@@ -357,12 +368,12 @@ def test_release_rejects_a_challenger_with_bad_recall_in_ab(
     state, status, registry = release(
         tmp_path, schema, trained["lgbm"], Constant(0.01), config(min_agreement=0.5)
     )
-    assert [s["stage"] for s in state["stages"]] == ["shadow", "ab", "rejected"], state["reason"]
-    ab = state["evidence"]["ab"]
+    assert [s.stage for s in state.stages] == ["shadow", "ab", "rejected"], state.reason
+    ab = state.evidence["ab"]
     assert ab["decision"] == "reject"
     assert ab["variants"]["challenger"]["recall"] == 0.0
-    assert "inferior" in state["reason"]
-    assert (status["policy"]["mode"], status["policy"]["champion"]) == ("champion", "1")
+    assert "inferior" in state.reason
+    assert (status.policy.mode, status.policy.champion) == ("champion", "1")
     assert registry.calls == []
 
 
@@ -373,36 +384,36 @@ def test_rollback_after_a_promotion_restores_the_registry(
     router = build_router(
         schema, f"sqlite:///{tmp_path / 'log.db'}", trained["lgbm"], trained["logreg"].estimator
     )
-    path = tmp_path / STATE_FILE
-    io.write_json(
-        path,
-        {
-            "stage": "promoted",
-            "champion": "1",
-            "challenger": "2",
-            "previous_champion": "1",
-            "started_at": "2026-11-25T12:00:00+00:00",
-            "updated_at": "2026-11-25T12:30:00+00:00",
-            "reason": "promoted: ...",
-            "evidence": {},
-            "stages": [],
-        },
-    )
     registry = FakeRegistry()
-    with serve(schema, router) as url:
+    with serve(schema, router, registry) as url:
         client = ServiceClient(url, KEYS.admin_key)
-        client.set_policy(mode="champion", champion="2", challenger="1", changed_by="release-flow")
-        policy, notes = rollback(client, lambda: registry, path, "v2 misbehaves")
+        client.promote("2", "release v2: promoted", "release-flow")
+        io.write_json(
+            tmp_path / STATE_FILE,
+            ReleaseState(
+                "1",
+                "2",
+                "2026-11-25T12:00:00",
+                "2026-11-25T12:30:00",
+                "promoted",
+                previous_champion="1",
+            ).to_json(),
+        )
+        rolled, _ = rollback(client, tmp_path, "v2 misbehaves")
+        again, notes_again = rollback(client, tmp_path, "pressed twice")
         cli_env(monkeypatch, tmp_path)
         assert main(["--root", str(tmp_path), "release", "status", "--url", url]) == 0
     out = capsys.readouterr().out
     assert "mode champion; champion v1, challenger v2" in out
     assert "release flow: v2 against champion v1: rolled_back" in out
-    assert (policy["champion"], policy["challenger"]) == ("1", "2")
-    assert registry.calls == [("1", "2")]
-    assert notes and "champion alias back on v1" in notes[0]
-    state = read_state(path)
-    assert state is not None and state["stage"] == "rolled_back"
+    assert rolled is not None and rolled.changed
+    assert (rolled.policy.champion, rolled.policy.challenger) == ("1", "2")
+    assert again is not None and not again.changed and "already" in notes_again[0]
+    assert registry.calls == [("2", "1"), ("1", "2")]  # the second rollback moved nothing
+    state = read_state(tmp_path / STATE_FILE)
+    assert state is not None and state.stage == "rolled_back"
+    written = RegistryState.from_json(io.read_json(tmp_path / "reports" / "registry.json"))
+    assert written.champion is not None and written.champion.version == "1"
 
 
 @pytest.mark.integration
@@ -436,24 +447,23 @@ def test_release_flow_runs_on_a_prefect_server(
         APILogWorker.drain_all(timeout=10)  # the flow's logs, while the server still runs
     assert code == 1  # timed out: no decision
     state = read_state(tmp_path / STATE_FILE)
-    assert state is not None and state["stage"] == "timed_out"
+    assert state is not None and state.stage == "timed_out"
     assert "release flow: v2 against champion v1: timed_out" in capsys.readouterr().out
-    assert status["policy"]["mode"] == "champion"
-    assert status["history"][0]["reason"].startswith("release v2: timed out")
+    assert status.policy.mode == "champion"
+    assert status.history[0].reason.startswith("release v2: timed out")
     assert (tmp_path / "state" / "metrics" / "flow_release.prom").is_file()
 
 
 @pytest.mark.integration
-def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: Path) -> None:
+def test_a_threshold_comes_from_registry_json_else_the_registry_tag(tmp_path: Path) -> None:
     import mlflow
     from mlflow import MlflowClient
 
     from flows.adapters import tracking
-    from flows.release_ops import MlflowRegistry
     from pipelines.config import Runtime
 
     runtime = Runtime(tracking_uri=None, model_name="release-test")  # tmp_path/mlflow.db
-    registry, previous = MlflowRegistry(tmp_path, runtime), mlflow.get_tracking_uri()
+    previous = mlflow.get_tracking_uri()
     try:
         tracking.connect(tmp_path, runtime)
         client = MlflowClient()
@@ -462,14 +472,9 @@ def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: 
             client.create_model_version(
                 "release-test", str(tmp_path), tags={"threshold": repr(threshold)}
             )
-        tracking.set_alias("release-test", "champion", "1")
-        tracking.set_alias("release-test", "challenger", "2")
-        assert registry.threshold("2") == 0.4  # from the registry's tag: no registry.json yet
-        state = registry.set_roles("2", "1")
-        assert tracking.alias_version("release-test", "champion").version == "2"  # type: ignore[union-attr]
-        assert tracking.alias_version("release-test", "challenger").version == "1"  # type: ignore[union-attr]
-        assert io.read_json(tmp_path / "reports" / "registry.json") == state
-        assert (state["champion"]["version"], state["champion"]["threshold"]) == ("2", 0.4)
-        assert registry.threshold("1") == 0.3  # now from registry.json
+        assert challenger_threshold(tmp_path, runtime, "2") == 0.4  # no registry.json yet
+        state = RegistryState("release-test", RoleEntry("1", "", 0.35), None)
+        io.write_json(tmp_path / "reports" / "registry.json", state.to_json())
+        assert challenger_threshold(tmp_path, runtime, "1") == 0.35  # registry.json first
     finally:
         mlflow.set_tracking_uri(previous)

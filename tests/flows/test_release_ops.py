@@ -20,7 +20,7 @@ from flows.release_ops import (
 )
 from pipelines import io
 from services.policy import TrafficPolicy
-from services.registry_models import RegistryState, RoleEntry
+from services.registry_state import RegistryState, RoleEntry
 from tests.flows.test_release import FakeService
 
 

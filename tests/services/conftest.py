@@ -15,7 +15,8 @@ from pipelines.model import DelayModel
 from pipelines.train import fit_logreg
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
-from services.prediction_log import PolicyStore, PredictionLog
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.writer import PredictionLog
 from services.router import Router
 from services.served_model import ServedModel
 from tests.conftest import tiny_deliveries

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from pipelines import io
-from services.prediction_log import PolicyStore, PredictionLog
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.writer import PredictionLog
 from tests.conftest import BIN, ROOT, free_port, wait_http
 from tests.services.faulty_models import Exploding, Gated
 

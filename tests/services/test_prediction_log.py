@@ -21,14 +21,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from services import prediction_log
-from services.prediction_log import (
-    FeedbackRecord,
-    PolicyStore,
-    PredictionLog,
-    PredictionRecord,
-    default_url,
-)
+from services.prediction_log import tables, writer
+from services.prediction_log.policy_store import PolicyStore
+from services.prediction_log.records import FeedbackRecord, PredictionRecord
+from services.prediction_log.tables import default_url
+from services.prediction_log.writer import PredictionLog
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 Make = Callable[..., PredictionRecord]
@@ -238,7 +235,7 @@ def test_a_record_the_database_rejects_is_dropped_without_losing_its_batch(
     for i in range(4):
         log.append(prediction(i))
     log.append(prediction(9, probability="not a number"))
-    with caplog.at_level(logging.ERROR, logger=prediction_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=writer.__name__):
         assert log.flush()
 
     assert stored_ids(url) == {"r0", "r1", "r2", "r3"}
@@ -289,7 +286,7 @@ def test_writer_keeps_rows_while_the_database_fails_and_writes_them_after(
 def test_sqlite_writer_waits_out_a_locked_database(
     sqlite_url: str, prediction: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(prediction_log, "_SQLITE_BUSY_TIMEOUT_MS", 20)
+    monkeypatch.setattr(tables, "_SQLITE_BUSY_TIMEOUT_MS", 20)
     path = sqlite_url.removeprefix("sqlite:///")
     with PredictionLog(sqlite_url, flush_interval_s=0.02) as log:
         locker = sqlite3.connect(path, isolation_level=None)
@@ -333,7 +330,7 @@ def test_close_gives_up_after_its_timeout_and_logs_the_loss(
         log.append(prediction(i))
     wait_until(lambda: log.stats.failed_batches >= 1)
     started = time.monotonic()
-    with caplog.at_level(logging.ERROR, logger=prediction_log.__name__):
+    with caplog.at_level(logging.ERROR, logger=writer.__name__):
         log.close(timeout=0.3)
 
     assert time.monotonic() - started < 5

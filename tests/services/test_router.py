@@ -7,7 +7,7 @@ import pytest
 
 from services import router as router_module
 from services.policy import Guardrails, TrafficPolicy
-from services.prediction_log import PredictionLog
+from services.prediction_log.writer import PredictionLog
 from services.router import PolicyError
 from services.served_model import ServedModel
 from tests.services.faulty_models import Exploding, Gated
