@@ -5,7 +5,8 @@ one Prefect task each (see `flows.adapters.fanout` and `pipelines.partitioned`).
 The model comes from the MLflow registry (an alias or a version number) and
 its decision threshold from that version's `threshold` tag, so a file is
 scored exactly as the evaluated model would score it. The scoring itself is
-`pipelines.predict`; this module only finds the model and shows progress.
+`pipelines.predict`, the files `pipelines.tables`; this module only finds the
+model and shows progress.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pipelines.config import Runtime, load
 from pipelines.errors import UserError
 from pipelines.mapping import engine_mapper
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
-from pipelines.predict import CHUNK_ROWS, ScoredFile, file_kind, open_table, score_table
+from pipelines.predict import ScoredFile, score_table
 from pipelines.schema import build_schema
+from pipelines.tables import CHUNK_ROWS, file_kind, open_table
 
 
 class ModelNotFound(UserError, LookupError):
