@@ -17,7 +17,7 @@ from flows import paths
 from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import Config, Runtime, load
-from pipelines.evaluate import beats, choose_alias, precision_at_recall, verdict_from_dict
+from pipelines.evaluate import Evaluation, champion_gate, choose_alias
 
 
 @dataclass(frozen=True)
@@ -86,50 +86,42 @@ def track(
     return tracking.log_training(root, config, fp, tags, experiment)
 
 
-def champion_score(root: Path, config: Config, runtime: Runtime) -> tuple[str | None, float | None]:
-    """(version, precision at the recall target) of the champion on today's gold holdout."""
-    champion = tracking.alias_version(runtime.model_name, "champion")
-    if champion is None:
-        return None, None
-    model = tracking.load_version(runtime.model_name, champion.version)
-    holdout = pd.read_parquet(root / paths.HOLDOUT_SPLIT)
-    target = config.project.framing.target
-    y = holdout[target].to_numpy()
-    _, precision, _ = precision_at_recall(
-        y, model.predict_proba(holdout), config.params.evaluate.recall_target
-    )
-    return champion.version, precision
-
-
 @task
 def register(
     root: Path, config: Config, runtime: Runtime, tracked: tracking.TrackedTraining
 ) -> Decision:
     """Register the chosen candidate under the alias its gates earn, or say why not."""
-    evaluation = io.read_json(root / paths.EVALUATION)
-    chosen = evaluation["chosen"]
+    evaluation = Evaluation.from_json(io.read_json(root / paths.EVALUATION))
+    chosen, candidate = evaluation.chosen, evaluation.chosen_report
     fp = tracking.fingerprint(root, dvc.locked_hashes(root))
     for existing in ("champion", "challenger"):
         current = tracking.alias_version(runtime.model_name, existing)
         if current is not None and current.tags.get(tracking.FINGERPRINT_TAG) == fp:
             return Decision(chosen, existing, current.version, [ALREADY])
-    gate_verdict = verdict_from_dict(evaluation["gate"])
+    gate_verdict = evaluation.verdict
     if not gate_verdict.passed:
         return Decision(chosen, None, None, gate_verdict.failures)
-    champion_version, champion = champion_score(root, config, runtime)
-    candidate = evaluation["candidates"][chosen]
-    champion_verdict = beats(
-        candidate["holdout"]["precision_at_recall"], champion, config.project.acceptance
+    current = tracking.alias_version(runtime.model_name, "champion")
+    champion = (
+        None if current is None else tracking.load_version(runtime.model_name, current.version)
     )
-    alias = choose_alias(gate_verdict, champion_verdict, champion_version is not None)
+    champion_verdict = champion_gate(
+        candidate,
+        champion,
+        pd.read_parquet(root / paths.HOLDOUT_SPLIT),
+        config.project.framing.target,
+        config.params.evaluate,
+        config.project.acceptance,
+    )
+    alias = choose_alias(gate_verdict, champion_verdict, champion is not None)
     if alias is None:
         return Decision(chosen, None, None, champion_verdict.failures)
     tags = {
         tracking.FINGERPRINT_TAG: fp,
         "candidate": chosen,
-        "threshold": repr(candidate["threshold"]),
-        "holdout_precision_at_recall": repr(candidate["holdout"]["precision_at_recall"]),
-        "holdout_recall": repr(candidate["holdout"]["recall"]),
+        "threshold": repr(candidate.threshold),
+        "holdout_precision_at_recall": repr(candidate.holdout.precision_at_recall),
+        "holdout_recall": repr(candidate.holdout.recall),
         "training_run_id": tracked.parent_run_id,
     }
     version = tracking.register(tracked.chosen_model_uri, runtime.model_name, tags)
