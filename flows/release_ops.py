@@ -94,17 +94,17 @@ class MlflowRegistry:
         """Move the aliases, then rewrite reports/registry.json (the training flow's step)."""
         from mlflow import MlflowClient
 
-        from flows.adapters import tracking
+        from flows.adapters import registry, tracking
         from flows.training import record_registry
 
         tracking.connect(self.root, self.runtime)
         name = self.runtime.model_name
-        tracking.set_alias(name, "champion", champion)
+        registry.set_alias(name, "champion", champion)
         if challenger is None:
             MlflowClient().delete_registered_model_alias(name, "challenger")
         else:
-            tracking.set_alias(name, "challenger", challenger)
-        return dict(record_registry.fn(self.root, self.runtime))
+            registry.set_alias(name, "challenger", challenger)
+        return record_registry.fn(self.root, self.runtime).to_json()
 
 
 def rollback(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from flows.adapters import tracking
+from flows.adapters import registry, tracking
 from pipelines.config import Runtime, load
 from pipelines.errors import UserError
 from pipelines.mapping import engine_mapper
@@ -54,7 +54,7 @@ class ScoringResult:
 
 def find_version(
     root: Path, runtime: Runtime, alias: str = "champion", version: str | None = None
-) -> tracking.RegisteredVersion:
+) -> registry.RegisteredVersion:
     """The registry version asked for (`version`, else `alias`); its threshold tag is checked."""
     name = runtime.model_name
     missing = (
@@ -67,7 +67,9 @@ def find_version(
     if store is not None and not store.is_file():  # connecting would create an empty store
         raise ModelNotFound(f"{missing} (there is no registry at {store})")
     tracking.connect(root, runtime)
-    found = _by_number(name, version) if version else tracking.alias_version(name, alias)
+    found = (
+        registry.numbered_version(name, version) if version else registry.alias_version(name, alias)
+    )
     if found is None:
         raise ModelNotFound(missing)
     try:
@@ -78,17 +80,6 @@ def find_version(
             f"({found.tags.get('threshold')!r}): register models with `mlops train`"
         ) from None
     return found
-
-
-def _by_number(model_name: str, version: str) -> tracking.RegisteredVersion | None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = MlflowClient().get_model_version(model_name, version)
-    except MlflowException:
-        return None
-    return tracking.RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
 
 
 def score_file(

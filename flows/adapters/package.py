@@ -171,13 +171,13 @@ def _service_from(ctx: Path) -> Iterator[None]:
 
 def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
     """Pin the registry's champion and challenger into a Bento; write reports/package.json."""
-    from flows.adapters import tracking
+    from flows.adapters import registry, tracking
 
     root = Path(root).resolve()
     runtime = runtime or Runtime()
     load(root)  # the Bento ships params.yaml and project.yaml: refuse broken ones here
     tracking.connect(root, runtime)
-    state = tracking.registry_state(runtime.model_name)
+    state = registry.snapshot(runtime.model_name).to_json()
     if state["champion"] is None:
         raise PackageError(
             f"no version of {runtime.model_name!r} has the alias 'champion': "

@@ -443,6 +443,7 @@ def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: 
     from mlflow import MlflowClient
 
     from flows.adapters import tracking
+    from flows.adapters.registry import alias_version, set_alias
     from flows.release_ops import MlflowRegistry
     from pipelines.config import Runtime
 
@@ -456,12 +457,12 @@ def test_mlflow_registry_moves_the_aliases_and_rewrites_registry_json(tmp_path: 
             client.create_model_version(
                 "release-test", str(tmp_path), tags={"threshold": repr(threshold)}
             )
-        tracking.set_alias("release-test", "champion", "1")
-        tracking.set_alias("release-test", "challenger", "2")
+        set_alias("release-test", "champion", "1")
+        set_alias("release-test", "challenger", "2")
         assert registry.threshold("2") == 0.4  # from the registry's tag: no registry.json yet
         state = registry.set_roles("2", "1")
-        assert tracking.alias_version("release-test", "champion").version == "2"  # type: ignore[union-attr]
-        assert tracking.alias_version("release-test", "challenger").version == "1"  # type: ignore[union-attr]
+        assert alias_version("release-test", "champion").version == "2"  # type: ignore[union-attr]
+        assert alias_version("release-test", "challenger").version == "1"  # type: ignore[union-attr]
         assert io.read_json(tmp_path / "reports" / "registry.json") == state
         assert (state["champion"]["version"], state["champion"]["threshold"]) == ("2", 0.4)
         assert registry.threshold("1") == 0.3  # now from registry.json
