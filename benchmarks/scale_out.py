@@ -34,9 +34,10 @@ from pipelines.features import FeatureEncoder, featurize
 from pipelines.generate import generate_deliveries
 from pipelines.mapping import engine_mapper, local_map
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
-from pipelines.predict import CHUNK_ROWS, open_table, score_table
+from pipelines.predict import score_table
 from pipelines.schema import Schema, build_schema
 from pipelines.split import split_by_time
+from pipelines.tables import CHUNK_ROWS, open_table
 from pipelines.tune import search_lgbm
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,8 +27,9 @@ from pipelines.features import FeatureEncoder, featurize
 from pipelines.generate import generate_deliveries
 from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.model import DelayModel
-from pipelines.predict import open_table, score_chunks, score_table
+from pipelines.predict import score_chunks, score_table
 from pipelines.schema import Schema, build_schema
+from pipelines.tables import open_table
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD, VERSION = 0.5, "bench"

@@ -21,6 +21,7 @@ from flows import paths
 from flows.adapters import dvc, tracking
 from pipelines import io
 from pipelines.config import ConfigError, Runtime, load
+from pipelines.evaluate import Evaluation
 
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=.+$")
 
@@ -32,7 +33,7 @@ class ExperimentResult:
     name: str
     commit: str
     run_id: str
-    evaluation: dict[str, Any]
+    evaluation: Evaluation
 
 
 def check_overrides(overrides: list[str], root: Path) -> None:
@@ -75,8 +76,11 @@ def run_dvc_experiment(root: Path, overrides: list[str], name: str) -> str:
 
 
 @task
-def track_experiment(root: Path, commit: str, name: str) -> tuple[str, dict[str, Any]]:
-    """Materialise the experiment's files in a scratch worktree and log them to MLflow."""
+def track_experiment(root: Path, commit: str, name: str) -> tuple[str, Evaluation]:
+    """Materialise the experiment's files in a scratch worktree and log them to MLflow.
+
+    Returns the MLflow run id and the experiment's evaluation.
+    """
     with tempfile.TemporaryDirectory(prefix="mlops-exp-") as tmp:
         work = Path(tmp) / "work"
         git = ["git", "-C", str(root)]
@@ -101,7 +105,8 @@ def track_experiment(root: Path, commit: str, name: str) -> tuple[str, dict[str,
             tracked = tracking.log_training(
                 work, config, tracking.fingerprint(work, hashes), tags, experiment=name
             )
-            return tracked.parent_run_id, io.read_json(work / paths.EVALUATION)
+            evaluation = Evaluation.from_json(io.read_json(work / paths.EVALUATION))
+            return tracked.parent_run_id, evaluation
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(work)], capture_output=True)
 
@@ -116,7 +121,22 @@ def experiment_flow(root: str, overrides: list[str], name: str) -> ExperimentRes
     return ExperimentResult(name=name, commit=commit, run_id=run_id, evaluation=evaluation)
 
 
-def list_experiments(root: Path, limit: int = 20) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ExperimentRow:
+    """One tracked experiment as `mlops experiments` lists it; fields in column order."""
+
+    name: str | None
+    chosen: str | None
+    """The candidate the experiment's evaluation chose."""
+    holdout_precision_at_recall: float | None
+    holdout_recall: float | None
+    holdout_roc_auc: float | None
+    gate_passed: bool
+    run_id: str
+    """The MLflow run of the experiment (its training parent run)."""
+
+
+def list_experiments(root: Path, limit: int = 20) -> list[ExperimentRow]:
     """Most recent tracked experiments with their overrides' effect, newest first."""
     import mlflow
 
@@ -128,14 +148,14 @@ def list_experiments(root: Path, limit: int = 20) -> list[dict[str, Any]]:
         output_format="list",
     )
     return [
-        {
-            "name": r.data.tags.get(tracking.EXPERIMENT_TAG),
-            "run_id": r.info.run_id,
-            "chosen": r.data.tags.get("mlops.chosen"),
-            "holdout_precision_at_recall": r.data.metrics.get("holdout_precision_at_recall"),
-            "holdout_recall": r.data.metrics.get("holdout_recall"),
-            "holdout_roc_auc": r.data.metrics.get("holdout_roc_auc"),
-            "gate_passed": bool(r.data.metrics.get("gate_passed", 0.0)),
-        }
+        ExperimentRow(
+            name=r.data.tags.get(tracking.EXPERIMENT_TAG),
+            chosen=r.data.tags.get("mlops.chosen"),
+            holdout_precision_at_recall=r.data.metrics.get("holdout_precision_at_recall"),
+            holdout_recall=r.data.metrics.get("holdout_recall"),
+            holdout_roc_auc=r.data.metrics.get("holdout_roc_auc"),
+            gate_passed=bool(r.data.metrics.get("gate_passed", 0.0)),
+            run_id=r.info.run_id,
+        )
         for r in runs
     ]

@@ -5,7 +5,8 @@ one Prefect task each (see `flows.adapters.fanout` and `pipelines.partitioned`).
 The model comes from the MLflow registry (an alias or a version number) and
 its decision threshold from that version's `threshold` tag, so a file is
 scored exactly as the evaluated model would score it. The scoring itself is
-`pipelines.predict`; this module only finds the model and shows progress.
+`pipelines.predict`, the files `pipelines.tables`; this module only finds the
+model and shows progress.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from flows.adapters import tracking
+from flows.adapters import registry, tracking
 from pipelines.config import Runtime, load
 from pipelines.errors import UserError
 from pipelines.mapping import engine_mapper
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
-from pipelines.predict import CHUNK_ROWS, ScoredFile, file_kind, open_table, score_table
+from pipelines.predict import ScoredFile, score_table
 from pipelines.schema import build_schema
+from pipelines.tables import CHUNK_ROWS, file_kind, open_table
 
 
 class ModelNotFound(UserError, LookupError):
@@ -52,7 +54,7 @@ class ScoringResult:
 
 def find_version(
     root: Path, runtime: Runtime, alias: str = "champion", version: str | None = None
-) -> tracking.RegisteredVersion:
+) -> registry.RegisteredVersion:
     """The registry version asked for (`version`, else `alias`); its threshold tag is checked."""
     name = runtime.model_name
     missing = (
@@ -65,7 +67,9 @@ def find_version(
     if store is not None and not store.is_file():  # connecting would create an empty store
         raise ModelNotFound(f"{missing} (there is no registry at {store})")
     tracking.connect(root, runtime)
-    found = _by_number(name, version) if version else tracking.alias_version(name, alias)
+    found = (
+        registry.numbered_version(name, version) if version else registry.alias_version(name, alias)
+    )
     if found is None:
         raise ModelNotFound(missing)
     try:
@@ -76,17 +80,6 @@ def find_version(
             f"({found.tags.get('threshold')!r}): register models with `mlops train`"
         ) from None
     return found
-
-
-def _by_number(model_name: str, version: str) -> tracking.RegisteredVersion | None:
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mv = MlflowClient().get_model_version(model_name, version)
-    except MlflowException:
-        return None
-    return tracking.RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
 
 
 def score_file(

@@ -14,10 +14,14 @@ import pandas as pd
 from prefect import flow, task
 
 from flows import paths
-from flows.adapters import dvc, tracking
+from flows.adapters import dvc, registry, tracking
 from pipelines import io
 from pipelines.config import Config, Runtime, load
-from pipelines.evaluate import beats, choose_alias, precision_at_recall, verdict_from_dict
+from pipelines.evaluate import Evaluation, champion_gate, choose_alias
+from pipelines.ingest import IngestReport
+from pipelines.model import DelayModel
+from pipelines.validate import ValidationReport
+from services.registry_models import RegistryState
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,12 @@ class TrainingOutcome:
     """The flow's return value: enough to print a summary and to act on."""
 
     stages: list[dvc.StageRun]
-    evaluation: dict[str, Any]
-    ingest: dict[str, Any]
-    validation: dict[str, Any]
+    evaluation: Evaluation
+    """metrics/evaluation.json: every candidate, the chosen one and its gate."""
+    ingest: IngestReport
+    validation: ValidationReport
     decision: Decision | None
+    """What the registry step did; None when the flow ran without registering."""
     run_id: str | None
     data_pushed: str | None = None
     """DVC's word on pushing the outputs to the remote; None when no stage ran."""
@@ -86,19 +92,10 @@ def track(
     return tracking.log_training(root, config, fp, tags, experiment)
 
 
-def champion_score(root: Path, config: Config, runtime: Runtime) -> tuple[str | None, float | None]:
-    """(version, precision at the recall target) of the champion on today's gold holdout."""
-    champion = tracking.alias_version(runtime.model_name, "champion")
-    if champion is None:
-        return None, None
-    model = tracking.load_version(runtime.model_name, champion.version)
-    holdout = pd.read_parquet(root / paths.HOLDOUT_SPLIT)
-    target = config.project.framing.target
-    y = holdout[target].to_numpy()
-    _, precision, _ = precision_at_recall(
-        y, model.predict_proba(holdout), config.params.evaluate.recall_target
-    )
-    return champion.version, precision
+def champion_model(model_name: str) -> DelayModel | None:
+    """The model the registry's champion alias names, None when no version has it yet."""
+    current = registry.alias_version(model_name, "champion")
+    return None if current is None else tracking.load_version(model_name, current.version)
 
 
 @task
@@ -106,34 +103,38 @@ def register(
     root: Path, config: Config, runtime: Runtime, tracked: tracking.TrackedTraining
 ) -> Decision:
     """Register the chosen candidate under the alias its gates earn, or say why not."""
-    evaluation = io.read_json(root / paths.EVALUATION)
-    chosen = evaluation["chosen"]
+    evaluation = Evaluation.from_json(io.read_json(root / paths.EVALUATION))
+    chosen, candidate = evaluation.chosen, evaluation.chosen_report
     fp = tracking.fingerprint(root, dvc.locked_hashes(root))
     for existing in ("champion", "challenger"):
-        current = tracking.alias_version(runtime.model_name, existing)
+        current = registry.alias_version(runtime.model_name, existing)
         if current is not None and current.tags.get(tracking.FINGERPRINT_TAG) == fp:
             return Decision(chosen, existing, current.version, [ALREADY])
-    gate_verdict = verdict_from_dict(evaluation["gate"])
+    gate_verdict = evaluation.verdict
     if not gate_verdict.passed:
         return Decision(chosen, None, None, gate_verdict.failures)
-    champion_version, champion = champion_score(root, config, runtime)
-    candidate = evaluation["candidates"][chosen]
-    champion_verdict = beats(
-        candidate["holdout"]["precision_at_recall"], champion, config.project.acceptance
+    champion = champion_model(runtime.model_name)
+    champion_verdict = champion_gate(
+        candidate,
+        champion,
+        pd.read_parquet(root / paths.HOLDOUT_SPLIT),
+        config.project.framing.target,
+        config.params.evaluate,
+        config.project.acceptance,
     )
-    alias = choose_alias(gate_verdict, champion_verdict, champion_version is not None)
+    alias = choose_alias(gate_verdict, champion_verdict, champion is not None)
     if alias is None:
         return Decision(chosen, None, None, champion_verdict.failures)
     tags = {
         tracking.FINGERPRINT_TAG: fp,
         "candidate": chosen,
-        "threshold": repr(candidate["threshold"]),
-        "holdout_precision_at_recall": repr(candidate["holdout"]["precision_at_recall"]),
-        "holdout_recall": repr(candidate["holdout"]["recall"]),
+        "threshold": repr(candidate.threshold),
+        "holdout_precision_at_recall": repr(candidate.holdout.precision_at_recall),
+        "holdout_recall": repr(candidate.holdout.recall),
         "training_run_id": tracked.parent_run_id,
     }
-    version = tracking.register(tracked.chosen_model_uri, runtime.model_name, tags)
-    tracking.set_alias(runtime.model_name, alias, version)
+    version = registry.register(tracked.chosen_model_uri, runtime.model_name, tags)
+    registry.set_alias(runtime.model_name, alias, version)
     reasons = [c.detail for c in gate_verdict.checks + champion_verdict.checks]
     return Decision(chosen, alias, version, reasons)
 
@@ -144,10 +145,10 @@ ALREADY = "already registered: nothing changed"
 
 
 @task
-def record_registry(root: Path, runtime: Runtime) -> dict[str, Any]:
+def record_registry(root: Path, runtime: Runtime) -> RegistryState:
     """Write which versions the aliases name (the package stage's DVC dependency)."""
-    state = tracking.registry_state(runtime.model_name)
-    io.write_json(root / paths.REGISTRY_REPORT, state)
+    state = registry.snapshot(runtime.model_name)
+    io.write_json(root / paths.REGISTRY_REPORT, state.to_json())
     return state
 
 
@@ -194,9 +195,9 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     pushed = push_data(path, runtime) if any(r.ran for r in runs) else None
     return TrainingOutcome(
         stages=runs,
-        evaluation=io.read_json(path / paths.EVALUATION),
-        ingest=io.read_json(path / paths.INGEST_REPORT),
-        validation=io.read_json(path / paths.VALIDATION_REPORT),
+        evaluation=Evaluation.from_json(io.read_json(path / paths.EVALUATION)),
+        ingest=IngestReport.from_json(io.read_json(path / paths.INGEST_REPORT)),
+        validation=ValidationReport.from_json(io.read_json(path / paths.VALIDATION_REPORT)),
         decision=decision,
         run_id=tracked.parent_run_id,
         data_pushed=pushed,
@@ -205,32 +206,28 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
 
 def format_training(outcome: TrainingOutcome) -> str:
     """The summary `mlops train` prints: data, validation, candidates, threshold, decision."""
-    ev, val = outcome.evaluation, outcome.validation
+    ev, val, ingest = outcome.evaluation, outcome.validation, outcome.ingest
     ran = [s.stage for s in outcome.stages if s.ran]
     lines = [
         f"stages run: {', '.join(ran) or 'none (everything up to date)'}",
-        f"rows ingested: {outcome.ingest['rows']} ({outcome.ingest['source']})",
-        f"validation: {'passed' if val['success'] else 'FAILED'} "
-        f"({val['evaluated']} expectations on {val['rows']} rows)",
+        f"rows ingested: {ingest.rows} ({ingest.source})",
+        f"validation: {'passed' if val.success else 'FAILED'} "
+        f"({val.evaluated} expectations on {val.rows} rows)",
         "candidates (gold holdout, each at its own threshold):",
         f"  {'model':<10}{'roc_auc':>9}{'pr_auc':>8}{'recall':>8}"
         f"{'precision':>11}{'threshold':>11}",
     ]
-    for name, c in ev["candidates"].items():
-        h = c["holdout"]
+    for name, c in ev.candidates.items():
+        h = c.holdout
         lines.append(
-            f"  {name:<10}{h['roc_auc']:>9.3f}{h['pr_auc']:>8.3f}{h['recall']:>8.3f}"
-            f"{h['precision']:>11.3f}{c['threshold']:>11.4f}"
+            f"  {name:<10}{h.roc_auc:>9.3f}{h.pr_auc:>8.3f}{h.recall:>8.3f}"
+            f"{h.precision:>11.3f}{c.threshold:>11.4f}"
         )
-    if ev.get("oracle_roc_auc") is not None:
-        lines.append(f"  best achievable ROC AUC (true probabilities): {ev['oracle_roc_auc']:.3f}")
-    chosen = ev["chosen"]
-    lines.append(f"chosen: {chosen} at threshold {ev['candidates'][chosen]['threshold']:.4f}")
-    gate = ev["gate"]
-    lines.append(f"gate: {'passed' if gate['passed'] else 'failed'}")
-    lines += [
-        f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in gate["checks"]
-    ]
+    if ev.oracle_roc_auc is not None:
+        lines.append(f"  best achievable ROC AUC (true probabilities): {ev.oracle_roc_auc:.3f}")
+    lines.append(f"chosen: {ev.chosen} at threshold {ev.chosen_report.threshold:.4f}")
+    lines.append(f"gate: {'passed' if ev.verdict.passed else 'failed'}")
+    lines += [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in ev.verdict.checks]
     d = outcome.decision
     if d is not None:
         if d.alias:

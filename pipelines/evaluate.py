@@ -1,4 +1,12 @@
-"""Offline evaluation: threshold for the recall target, metrics, slices and the gates."""
+"""Offline evaluation: each candidate thresholded and measured, and the two gates.
+
+The first gate (`gate`) checks the chosen candidate against project.yaml's
+acceptance criteria on the gold holdout. The second (`champion_gate`) says
+the candidate does not fall below the champion: the champion is re-scored on
+the same holdout and compared by precision at the recall target (`beats`).
+`Evaluation` is the evaluate stage's result and the JSON of
+metrics/evaluation.json (`to_json` / `from_json`).
+"""
 
 from __future__ import annotations
 
@@ -7,51 +15,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    precision_recall_curve,
-    roc_auc_score,
-    roc_curve,
-)
+from sklearn.metrics import roc_auc_score
 
 from pipelines.config import Acceptance, EvaluateParams
+from pipelines.metrics import (
+    Metrics,
+    SliceResult,
+    binary_metrics,
+    precision_at_recall,
+    slice_metrics,
+)
 from pipelines.model import DelayModel
 from pipelines.schema import Schema
 from pipelines.split import Splits
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """A model's quality on one slice of data at one decision threshold."""
-
-    rows: int
-    positives: int
-    threshold: float
-    roc_auc: float
-    pr_auc: float
-    precision: float
-    recall: float
-    f1: float
-    precision_at_recall: float
-    """Best precision reachable at the recall target: threshold-free, comparable across models."""
-    true_positives: int
-    false_positives: int
-    false_negatives: int
-    true_negatives: int
-
-
-@dataclass(frozen=True)
-class SliceResult:
-    """Recall and precision of one value of one slice column (e.g. depot=R2)."""
-
-    column: str
-    value: str
-    rows: int
-    positives: int
-    recall: float
-    precision: float
-    gated: bool
-    """False when too few delayed rows to judge; the row is still reported."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +55,14 @@ class Verdict:
         """One line per failed criterion."""
         return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: `passed` and every check."""
         return {"passed": self.passed, "checks": [asdict(c) for c in self.checks]}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Verdict:
+        """Read the JSON form back (`passed` follows from the checks)."""
+        return cls(tuple(Check(**c) for c in payload["checks"]))
 
 
 @dataclass(frozen=True)
@@ -94,6 +75,26 @@ class CandidateReport:
     holdout: Metrics
     slices: tuple[SliceResult, ...] = field(default_factory=tuple)
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form of one candidate (its name is the key it is filed under)."""
+        return {
+            "threshold": self.threshold,
+            "valid": asdict(self.valid),
+            "holdout": asdict(self.holdout),
+            "slices": [asdict(s) for s in self.slices],
+        }
+
+    @classmethod
+    def from_json(cls, name: str, payload: dict[str, Any]) -> CandidateReport:
+        """Read the JSON form of candidate `name` back."""
+        return cls(
+            name=name,
+            threshold=payload["threshold"],
+            valid=Metrics(**payload["valid"]),
+            holdout=Metrics(**payload["holdout"]),
+            slices=tuple(SliceResult(**s) for s in payload["slices"]),
+        )
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -105,98 +106,35 @@ class Evaluation:
     oracle_roc_auc: float | None
     """ROC AUC of the true probabilities on the holdout: the best any model can do."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the DVC metrics file)."""
+    @property
+    def chosen_report(self) -> CandidateReport:
+        """The report of the chosen candidate."""
+        return self.candidates[self.chosen]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: metrics/evaluation.json, a DVC metrics file."""
         return {
             "chosen": self.chosen,
             "oracle_roc_auc": self.oracle_roc_auc,
-            "gate": self.verdict.to_dict(),
-            "candidates": {
-                name: {
-                    "threshold": c.threshold,
-                    "valid": asdict(c.valid),
-                    "holdout": asdict(c.holdout),
-                    "slices": [asdict(s) for s in c.slices],
-                }
-                for name, c in self.candidates.items()
-            },
+            "gate": self.verdict.to_json(),
+            "candidates": {name: c.to_json() for name, c in self.candidates.items()},
         }
 
-
-def precision_at_recall(
-    y: np.ndarray, scores: np.ndarray, target: float
-) -> tuple[float, float, float]:
-    """(threshold, precision, recall) of the highest-precision threshold whose recall >= target."""
-    precision, recall, thresholds = precision_recall_curve(y, scores)
-    ok = np.flatnonzero(recall[:-1] >= target)
-    if len(ok) == 0:  # cannot happen (lowest threshold has recall 1) unless no positives
-        return float(np.min(scores)), float(precision[0]), float(recall[0])
-    latest_first = ok[::-1]  # on ties prefer the higher threshold: fewer false alarms
-    best = latest_first[np.argmax(precision[latest_first])]
-    return float(thresholds[best]), float(precision[best]), float(recall[best])
-
-
-def binary_metrics(
-    y: np.ndarray, scores: np.ndarray, threshold: float, recall_target: float
-) -> Metrics:
-    """Metrics of `scores` flagged at `threshold` (flag when score >= threshold)."""
-    y = np.asarray(y).astype(int)
-    flagged = scores >= threshold
-    tp = int(np.sum(flagged & (y == 1)))
-    fp = int(np.sum(flagged & (y == 0)))
-    fn = int(np.sum(~flagged & (y == 1)))
-    tn = int(np.sum(~flagged & (y == 0)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    both = len(np.unique(y)) == 2
-    return Metrics(
-        rows=len(y),
-        positives=int(y.sum()),
-        threshold=float(threshold),
-        roc_auc=float(roc_auc_score(y, scores)) if both else float("nan"),
-        pr_auc=float(average_precision_score(y, scores)) if both else float("nan"),
-        precision=precision,
-        recall=recall,
-        f1=2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        precision_at_recall=precision_at_recall(y, scores, recall_target)[1] if both else 0.0,
-        true_positives=tp,
-        false_positives=fp,
-        false_negatives=fn,
-        true_negatives=tn,
-    )
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> Evaluation:
+        """Read metrics/evaluation.json's content back."""
+        return cls(
+            candidates={
+                name: CandidateReport.from_json(name, c)
+                for name, c in payload["candidates"].items()
+            },
+            chosen=payload["chosen"],
+            verdict=Verdict.from_json(payload["gate"]),
+            oracle_roc_auc=payload.get("oracle_roc_auc"),
+        )
 
 
-def slice_metrics(
-    frame: pd.DataFrame,
-    y: np.ndarray,
-    scores: np.ndarray,
-    threshold: float,
-    columns: list[str],
-    min_positives: int,
-) -> list[SliceResult]:
-    """Recall and precision per value of each slice column."""
-    flagged = scores >= threshold
-    y = np.asarray(y).astype(bool)
-    results = []
-    for column in columns:
-        values = frame[column].astype(str).to_numpy()
-        for value in sorted(set(values)):
-            mask = values == value
-            positives = int(np.sum(y & mask))
-            hits = int(np.sum(flagged & y & mask))
-            flags = int(np.sum(flagged & mask))
-            results.append(
-                SliceResult(
-                    column=column,
-                    value=value,
-                    rows=int(mask.sum()),
-                    positives=positives,
-                    recall=hits / positives if positives else 0.0,
-                    precision=hits / flags if flags else 0.0,
-                    gated=positives >= min_positives,
-                )
-            )
-    return results
+# ---------------------------------------------------------------- the two gates
 
 
 def gate(
@@ -258,6 +196,49 @@ def beats(candidate_score: float, champion_score: float | None, acceptance: Acce
     )
 
 
+def champion_score(
+    champion: DelayModel, holdout: pd.DataFrame, target: str, recall_target: float
+) -> float:
+    """Precision at the recall target of the champion re-scored on `holdout` (column `target`)."""
+    y = holdout[target].to_numpy()
+    return precision_at_recall(y, champion.predict_proba(holdout), recall_target)[1]
+
+
+def champion_gate(
+    candidate: CandidateReport,
+    champion: DelayModel | None,
+    holdout: pd.DataFrame,
+    target: str,
+    params: EvaluateParams,
+    acceptance: Acceptance,
+) -> Verdict:
+    """The second gate: `candidate` does not fall below the champion on the same gold holdout.
+
+    `champion` is the model the registry's champion alias names, None when no
+    model has it yet (then the gate passes). Both are compared by precision at
+    `params.recall_target`: the candidate's from its report, the champion's
+    re-scored on `holdout` now.
+    """
+    score = (
+        None
+        if champion is None
+        else champion_score(champion, holdout, target, params.recall_target)
+    )
+    return beats(candidate.holdout.precision_at_recall, score, acceptance)
+
+
+def choose_alias(
+    gate_verdict: Verdict, champion_verdict: Verdict, has_champion: bool
+) -> str | None:
+    """Registry alias a candidate earns: champion if it is the first to pass, else challenger."""
+    if not (gate_verdict.passed and champion_verdict.passed):
+        return None
+    return "challenger" if has_champion else "champion"
+
+
+# ----------------------------------------------------------------- evaluation
+
+
 def evaluate_candidates(
     models: dict[str, DelayModel],
     splits: Splits,
@@ -305,43 +286,3 @@ def evaluate_candidates(
                 roc_auc_score(y_hold[known], splits.holdout[schema.oracle_column][known])
             )
     return Evaluation(candidates=reports, chosen=chosen, verdict=verdict, oracle_roc_auc=oracle)
-
-
-def curves(y: np.ndarray, scores: np.ndarray, bins: int) -> dict[str, pd.DataFrame]:
-    """ROC, precision-recall and calibration points for plots."""
-    fpr, tpr, _ = roc_curve(y, scores)
-    precision, recall, _ = precision_recall_curve(y, scores)
-    edges = np.quantile(scores, np.linspace(0, 1, bins + 1))
-    bucket = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, bins - 1)
-    frame = pd.DataFrame({"bucket": bucket, "score": scores, "y": y})
-    calibration = (
-        frame.groupby("bucket")
-        .agg(mean_predicted=("score", "mean"), fraction_delayed=("y", "mean"), rows=("y", "size"))
-        .reset_index(drop=True)
-    )
-    return {
-        "roc": _thin(pd.DataFrame({"fpr": fpr, "tpr": tpr})),
-        "pr": _thin(pd.DataFrame({"recall": recall, "precision": precision})),
-        "calibration": calibration,
-    }
-
-
-def _thin(frame: pd.DataFrame, points: int = 200) -> pd.DataFrame:
-    """At most `points` evenly spaced rows, so plot files stay small."""
-    if len(frame) <= points:
-        return frame
-    return frame.iloc[np.linspace(0, len(frame) - 1, points).astype(int)].reset_index(drop=True)
-
-
-def choose_alias(
-    gate_verdict: Verdict, champion_verdict: Verdict, has_champion: bool
-) -> str | None:
-    """Registry alias a candidate earns: champion if it is the first to pass, else challenger."""
-    if not (gate_verdict.passed and champion_verdict.passed):
-        return None
-    return "challenger" if has_champion else "champion"
-
-
-def verdict_from_dict(payload: dict[str, Any]) -> Verdict:
-    """Rebuild a Verdict from its `to_dict` form."""
-    return Verdict(tuple(Check(**c) for c in payload["checks"]))

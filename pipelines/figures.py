@@ -10,7 +10,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pipelines.evaluate import Metrics
+    from pipelines.metrics import Metrics
 
 
 def _figure(width: float = 5.0, height: float = 4.0) -> Figure:

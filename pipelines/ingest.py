@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -15,6 +17,25 @@ READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 class DataError(UserError, ValueError):
     """The input data cannot be used; the message names the file and column."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What the ingest stage brought in: reports/ingest.json."""
+
+    rows: int
+    columns: int
+    source: str
+    """`generator`, or the path of the user's file as params.yaml names it."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> IngestReport:
+        """Read the JSON form back."""
+        return cls(rows=payload["rows"], columns=payload["columns"], source=payload["source"])
 
 
 def read_table(path: Path | str) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -11,7 +11,27 @@ from pipelines.config import LgbmParams
 from pipelines.features import FeatureEncoder
 
 
-def lgbm_settings(params: LgbmParams, encoder: FeatureEncoder, seed: int) -> dict[str, Any]:
+class LgbmSettings(TypedDict):
+    """Keyword arguments of LGBMClassifier: what a fit uses and a model records."""
+
+    n_estimators: int
+    learning_rate: float
+    num_leaves: int
+    min_child_samples: int
+    subsample: float
+    subsample_freq: int
+    colsample_bytree: float
+    reg_lambda: float
+    class_weight: Literal["balanced"] | None
+    monotone_constraints: list[int]
+    """1 (increasing) or 0 per feature, in the encoder's feature order."""
+    random_state: int
+    deterministic: bool
+    force_row_wise: bool
+    verbose: int
+
+
+def lgbm_settings(params: LgbmParams, encoder: FeatureEncoder, seed: int) -> LgbmSettings:
     """Keyword arguments for LGBMClassifier, deterministic for a given seed."""
     return {
         "n_estimators": params.n_estimators,
@@ -46,7 +66,7 @@ def fit_threads() -> int | None:
 
 
 def fit_lgbm(
-    matrix: np.ndarray, y: np.ndarray, encoder: FeatureEncoder, settings: dict[str, Any]
+    matrix: np.ndarray, y: np.ndarray, encoder: FeatureEncoder, settings: LgbmSettings
 ) -> Any:
     """Gradient-boosted trees with native categorical splits."""
     from lightgbm import LGBMClassifier

@@ -27,8 +27,9 @@ from pipelines import io
 from pipelines.ingest import DataError
 from pipelines.mapping import Mapper, local_map
 from pipelines.model import DelayModel
-from pipelines.predict import ScoredFile, Table, file_kind, score_chunks, write_chunks
+from pipelines.predict import ScoredFile, score_chunks
 from pipelines.schema import Schema
+from pipelines.tables import Table, file_kind, write_chunks
 
 PARTITION_ROWS = 500_000
 """Rows per partition: one unit of work for one worker."""

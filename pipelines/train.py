@@ -77,6 +77,6 @@ def train_candidates(
             {k: v.model_dump() for k, v in params.baseline.rules.items()},
         ),
         "logreg": DelayModel("logreg", logreg, encoder, params.logreg.model_dump()),
-        "lgbm": DelayModel("lgbm", lgbm, encoder, lgbm_params),
+        "lgbm": DelayModel("lgbm", lgbm, encoder, dict(lgbm_params)),
     }
     return TrainingResult(models=models, trials=trials)

@@ -5,23 +5,30 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import LgbmParams, TrainParams
-from pipelines.evaluate import precision_at_recall
 from pipelines.features import FeatureEncoder
-from pipelines.lgbm import fit_lgbm, lgbm_settings
+from pipelines.lgbm import LgbmSettings, fit_lgbm, lgbm_settings
 from pipelines.mapping import Mapper, local_map
+from pipelines.metrics import precision_at_recall
 from pipelines.schema import Schema
 from pipelines.split import Splits
 
 
-def search_space(params: TrainParams) -> list[dict[str, Any]]:
+class Trial(TypedDict):
+    """One point of the search: the LightGBM values it changes."""
+
+    num_leaves: int
+    learning_rate: float
+
+
+def search_space(params: TrainParams) -> list[Trial]:
     """The trials to run: params' lgbm values, then grid points, at most `max_trials`."""
-    base: dict[str, Any] = {
+    base: Trial = {
         "num_leaves": params.lgbm.num_leaves,
         "learning_rate": params.lgbm.learning_rate,
     }
@@ -29,7 +36,7 @@ def search_space(params: TrainParams) -> list[dict[str, Any]]:
         params.search.num_leaves or [base["num_leaves"]],
         params.search.learning_rate or [base["learning_rate"]],
     )
-    trials = [base] + [
+    trials: list[Trial] = [base] + [
         {"num_leaves": leaves, "learning_rate": rate}
         for leaves, rate in grid
         if {"num_leaves": leaves, "learning_rate": rate} != base
@@ -55,13 +62,13 @@ class TrialData:
 class TrialOutcome:
     """One fitted trial: its settings, its fitted model and its validation scores."""
 
-    settings: dict[str, Any]
+    settings: LgbmSettings
     model: Any
     precision: float
     recall: float
 
 
-def run_trial(data: TrialData, trial: dict[str, Any]) -> TrialOutcome:
+def run_trial(data: TrialData, trial: Trial) -> TrialOutcome:
     """Fit LightGBM with the trial's settings; score precision at the recall target."""
     settings = lgbm_settings(data.lgbm.model_copy(update=trial), data.encoder, data.seed)
     model = fit_lgbm(data.x_train, data.y_train, data.encoder, settings)
@@ -77,7 +84,7 @@ def search_lgbm(
     params: TrainParams,
     recall_target: float,
     run_trials: Mapper = local_map,
-) -> tuple[Any, dict[str, Any], pd.DataFrame]:
+) -> tuple[Any, LgbmSettings, pd.DataFrame]:
     """Fit each trial (through `run_trials`); return the best model, its settings, a row per trial.
 
     The best is the first trial with the highest validation precision, so the

@@ -74,10 +74,20 @@ class ValidationReport:
     evaluated: int
     failures: tuple[Failure, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The report as plain JSON-able Python types."""
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: reports/validation.json."""
         failures = [asdict(failure) for failure in self.failures]
         return {**asdict(self), "failures": failures}
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> ValidationReport:
+        """Read the JSON form back."""
+        return cls(
+            success=payload["success"],
+            rows=payload["rows"],
+            evaluated=payload["evaluated"],
+            failures=tuple(Failure(**f) for f in payload["failures"]),
+        )
 
     def summary(self) -> str:
         """Multi-line text naming every failed expectation and its column."""

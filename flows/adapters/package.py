@@ -26,7 +26,6 @@ from pipelines import io
 from pipelines.config import Runtime, load
 from pipelines.errors import UserError
 from services.pins import PackageReport, PinnedModel
-from services.registry_models import read_registry_state
 from services.registry_state import ROLES, RoleEntry
 
 BENTO_NAME = "parcel-delay-service"
@@ -175,13 +174,13 @@ def _service_from(ctx: Path) -> Iterator[None]:
 
 def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
     """Pin the registry's champion and challenger into a Bento; write reports/package.json."""
-    from flows.adapters import tracking
+    from flows.adapters import registry, tracking
 
     root = Path(root).resolve()
     runtime = runtime or Runtime()
     load(root)  # the Bento ships params.yaml and project.yaml: refuse broken ones here
     tracking.connect(root, runtime)
-    state = read_registry_state(runtime.model_name)
+    state = registry.snapshot(runtime.model_name)
     if state.champion is None:
         raise PackageError(
             f"no version of {runtime.model_name!r} has the alias 'champion': "

@@ -1,5 +1,6 @@
-"""MLflow adapter: log a training run's candidates, read and set registry aliases.
+"""MLflow tracking adapter: log a training run's candidates and trials, find what was logged.
 
+Registry operations (versions, aliases) are `flows.adapters.registry`.
 mlflow is imported inside each function: it takes seconds to import and the
 CLI must stay fast.
 """
@@ -10,7 +11,7 @@ import hashlib
 import json
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd
 from flows import paths
 from pipelines import io
 from pipelines.config import Config, Runtime
+from pipelines.evaluate import CandidateReport, Evaluation
 from pipelines.model import DelayModel
 
 FINGERPRINT_TAG = "mlops.fingerprint"
@@ -37,14 +39,6 @@ class TrackedTraining:
     chosen_model_uri: str
     reused: bool
     """True when these exact results were already tracked (nothing new was logged)."""
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    """A registry version with the tags the release logic reads."""
-
-    version: str
-    tags: dict[str, str]
 
 
 def connect(root: Path, runtime: Runtime) -> str:
@@ -114,7 +108,7 @@ def _flat(prefix: str, values: dict[str, Any]) -> dict[str, float]:
 def _log_candidate(
     name: str,
     model: DelayModel,
-    report: dict[str, Any],
+    report: CandidateReport,
     example: pd.DataFrame,
     path: Path,
     tags: dict[str, str],
@@ -133,12 +127,12 @@ def _log_candidate(
         mlflow.log_params({k: str(v)[:500] for k, v in model.params.items()})
         mlflow.log_metrics(
             {
-                "threshold": report["threshold"],
-                **_flat("valid_", report["valid"]),
-                **_flat("holdout_", report["holdout"]),
+                "threshold": report.threshold,
+                **_flat("valid_", asdict(report.valid)),
+                **_flat("holdout_", asdict(report.holdout)),
             }
         )
-        mlflow.log_dict(report, "evaluation.json")
+        mlflow.log_dict(report.to_json(), "evaluation.json")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=DelayModelPyfunc(),
@@ -168,96 +162,88 @@ def log_training(
     """Log the evaluate stage's results: a parent run, one nested run per candidate and trial."""
     import mlflow
 
-    evaluation = io.read_json(root / paths.EVALUATION)
+    evaluation = Evaluation.from_json(io.read_json(root / paths.EVALUATION))
     holdout = pd.read_parquet(root / paths.HOLDOUT_SPLIT)
     tags = {**tags, FINGERPRINT_TAG: fp, **({EXPERIMENT_TAG: experiment} if experiment else {})}
     with mlflow.start_run(
         run_name=experiment or "training", tags={**tags, "mlops.role": "training"}
     ) as parent:
-        mlflow.log_params(
-            {
-                f"{section}.{k}": str(v)[:500]
-                for section in ("train", "evaluate")
-                for k, v in getattr(config.params, section).model_dump().items()
-            }
-        )
-        mlflow.log_dict(evaluation, "evaluation.json")
-        for folder in (paths.FIGURES_DIR, paths.PLOTS_DIR):
-            if (root / folder).is_dir():
-                mlflow.log_artifacts(str(root / folder), folder.name)
-        chosen = evaluation["chosen"]
-        report = evaluation["candidates"][chosen]
-        mlflow.log_metrics(
-            {
-                "threshold": report["threshold"],
-                **_flat("holdout_", report["holdout"]),
-                "gate_passed": float(evaluation["gate"]["passed"]),
-            }
-        )
-        if evaluation.get("oracle_roc_auc") is not None:
-            mlflow.log_metric("oracle_roc_auc", evaluation["oracle_roc_auc"])
-        runs, uris = {}, {}
-        for name, cand in evaluation["candidates"].items():
-            path = root / paths.MODELS_DIR / f"{name}.joblib"
-            model = io.read_joblib(path)
-            example = (
-                holdout[model.feature_names]
-                .head(3)
-                .astype(dict.fromkeys(model.encoder.categorical, str))
-            )
-            reference = reference_sample(root, config, model) if name == chosen else None
-            runs[name], uris[name] = _log_candidate(
-                name, model, cand, example, path, tags, reference
-            )
-        trials = root / paths.TRIALS
-        if trials.is_file():
-            for row in pd.read_csv(trials).to_dict("records"):
-                with mlflow.start_run(
-                    run_name=f"trial-{row['trial']}",
-                    nested=True,
-                    tags={**tags, "mlops.role": "trial"},
-                ):
-                    mlflow.log_params({k: v for k, v in row.items() if not k.startswith("valid_")})
-                    mlflow.log_metrics(
-                        {k: float(v) for k, v in row.items() if k.startswith("valid_")}
-                    )
+        _log_summary(root, config, evaluation)
+        runs, uris = _log_candidates(root, config, evaluation, holdout, tags)
+        _log_trials(root / paths.TRIALS, tags)
         mlflow.set_tags(
             {
                 "mlops.candidates": json.dumps(runs),
-                "mlops.chosen_model_uri": uris[chosen],
-                "mlops.chosen": chosen,
+                "mlops.chosen_model_uri": uris[evaluation.chosen],
+                "mlops.chosen": evaluation.chosen,
             }
         )
-    return TrackedTraining(parent.info.run_id, runs, uris[chosen], reused=False)
+    return TrackedTraining(parent.info.run_id, runs, uris[evaluation.chosen], reused=False)
 
 
-def alias_version(model_name: str, alias: str) -> RegisteredVersion | None:
-    """The registry version carrying `alias`, or None."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+def _log_summary(root: Path, config: Config, evaluation: Evaluation) -> None:
+    """The parent run's params, evaluation, figures and plots, and the chosen one's metrics."""
+    import mlflow
 
-    try:
-        mv = MlflowClient().get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
-    return RegisteredVersion(version=str(mv.version), tags=dict(mv.tags))
+    mlflow.log_params(
+        {
+            f"{section}.{k}": str(v)[:500]
+            for section in ("train", "evaluate")
+            for k, v in getattr(config.params, section).model_dump().items()
+        }
+    )
+    mlflow.log_dict(evaluation.to_json(), "evaluation.json")
+    for folder in (paths.FIGURES_DIR, paths.PLOTS_DIR):
+        if (root / folder).is_dir():
+            mlflow.log_artifacts(str(root / folder), folder.name)
+    report = evaluation.chosen_report
+    mlflow.log_metrics(
+        {
+            "threshold": report.threshold,
+            **_flat("holdout_", asdict(report.holdout)),
+            "gate_passed": float(evaluation.verdict.passed),
+        }
+    )
+    if evaluation.oracle_roc_auc is not None:
+        mlflow.log_metric("oracle_roc_auc", evaluation.oracle_roc_auc)
 
 
-def registry_state(model_name: str) -> dict[str, Any]:
-    """Which version each alias names, with what packaging needs: the package stage's input."""
-    state: dict[str, Any] = {"model_name": model_name}
-    for alias in ("champion", "challenger"):
-        found = alias_version(model_name, alias)
-        state[alias] = (
-            None
-            if found is None
-            else {
-                "version": found.version,
-                "fingerprint": found.tags.get(FINGERPRINT_TAG, ""),
-                "threshold": float(found.tags["threshold"]),
-            }
+def _log_candidates(
+    root: Path,
+    config: Config,
+    evaluation: Evaluation,
+    holdout: pd.DataFrame,
+    tags: dict[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """One nested run with its logged model per candidate: (run ids, model URIs) by name."""
+    runs, uris = {}, {}
+    for name, report in evaluation.candidates.items():
+        path = root / paths.MODELS_DIR / f"{name}.joblib"
+        model = io.read_joblib(path)
+        example = (
+            holdout[model.feature_names]
+            .head(3)
+            .astype(dict.fromkeys(model.encoder.categorical, str))
         )
-    return state
+        reference = reference_sample(root, config, model) if name == evaluation.chosen else None
+        runs[name], uris[name] = _log_candidate(name, model, report, example, path, tags, reference)
+    return runs, uris
+
+
+def _log_trials(trials: Path, tags: dict[str, str]) -> None:
+    """One nested run per trial of the search (reports/trials.csv), when it ran."""
+    import mlflow
+
+    if not trials.is_file():
+        return
+    for row in pd.read_csv(trials).to_dict("records"):
+        with mlflow.start_run(
+            run_name=f"trial-{row['trial']}",
+            nested=True,
+            tags={**tags, "mlops.role": "trial"},
+        ):
+            mlflow.log_params({k: v for k, v in row.items() if not k.startswith("valid_")})
+            mlflow.log_metrics({k: float(v) for k, v in row.items() if k.startswith("valid_")})
 
 
 class ReferenceNotFound(LookupError):
@@ -283,20 +269,6 @@ def load_reference(model_name: str, version_number: str) -> pd.DataFrame:
             f"{REFERENCE_FILE}) in its training run: retrain it with this version of the "
             f"project ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-
-
-def register(model_uri: str, model_name: str, tags: dict[str, str]) -> str:
-    """Create a registry version of `model_uri`; return its number."""
-    import mlflow
-
-    return str(mlflow.register_model(model_uri, model_name, tags=tags).version)
-
-
-def set_alias(model_name: str, alias: str, version_number: str) -> None:
-    """Point `alias` at a version (one row per alias in the store: a single write)."""
-    from mlflow import MlflowClient
-
-    MlflowClient().set_registered_model_alias(model_name, alias, version_number)
 
 
 def load_version(model_name: str, version_number: str) -> DelayModel:

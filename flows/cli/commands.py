@@ -56,36 +56,29 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     name = args.name or "exp-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     result = experiment_flow(root=str(args.root), overrides=args.set, name=name)
     ev = result.evaluation
-    chosen = ev["candidates"][ev["chosen"]]["holdout"]
+    chosen = ev.chosen_report.holdout
     print(f"experiment {result.name}: commit {result.commit[:10]}, MLflow run {result.run_id}")
     print(
-        f"  chosen {ev['chosen']}: recall {chosen['recall']:.3f}, precision "
-        f"{chosen['precision']:.3f}, precision@recall {chosen['precision_at_recall']:.3f}, "
-        f"gate {'passed' if ev['gate']['passed'] else 'failed'}"
+        f"  chosen {ev.chosen}: recall {chosen.recall:.3f}, precision "
+        f"{chosen.precision:.3f}, precision@recall {chosen.precision_at_recall:.3f}, "
+        f"gate {'passed' if ev.verdict.passed else 'failed'}"
     )
     return 0
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     """List tracked experiments, newest first."""
-    from flows.experiments import list_experiments
+    from dataclasses import astuple, fields
+
+    from flows.experiments import ExperimentRow, list_experiments
 
     rows = list_experiments(args.root, args.limit)
     if not rows:
         print("no experiments yet: try `mlops experiment -S train.lgbm.num_leaves=63`")
         return 0
-    cols = [
-        "name",
-        "chosen",
-        "holdout_precision_at_recall",
-        "holdout_recall",
-        "holdout_roc_auc",
-        "gate_passed",
-        "run_id",
-    ]
-    print("  ".join(cols))
+    print("  ".join(f.name for f in fields(ExperimentRow)))
     for row in rows:
-        print("  ".join(_fmt(row[c]) for c in cols))
+        print("  ".join(_fmt(value) for value in astuple(row)))
     return 0
 
 

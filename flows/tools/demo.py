@@ -200,13 +200,13 @@ def run_demo(
 
         outcome = training_flow(root=str(root))
         ev = outcome.evaluation
-        chosen = ev["candidates"][ev["chosen"]]["holdout"]
+        chosen = ev.chosen_report.holdout
         decision = outcome.decision
         registered = f"v{decision.version} '{decision.alias}'" if decision else "-"
         timeline.step(
             "train",
-            f"{ev['chosen']} holdout AUC {chosen['roc_auc']:.3f}, recall {chosen['recall']:.3f}, "
-            f"precision {chosen['precision']:.3f}; registry {registered}",
+            f"{ev.chosen} holdout AUC {chosen.roc_auc:.3f}, recall {chosen.recall:.3f}, "
+            f"precision {chosen.precision:.3f}; registry {registered}",
         )
         print(format_training(outcome), flush=True)
 

@@ -14,8 +14,10 @@ import pandas as pd
 
 from pipelines import figures, io
 from pipelines.config import Config
-from pipelines.evaluate import curves, evaluate_candidates
+from pipelines.curves import curves
+from pipelines.evaluate import Evaluation, evaluate_candidates
 from pipelines.explain import contributions
+from pipelines.model import DelayModel
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
 from pipelines.stages.entry import run_stage
@@ -32,18 +34,32 @@ def _evaluate(args: argparse.Namespace, config: Config) -> None:
     splits = read_splits(args.splits)
     models = {p.stem: io.read_joblib(p) for p in sorted(Path(args.models).glob("*.joblib"))}
     result = evaluate_candidates(models, splits, schema, params, acceptance)
-    io.write_json(args.metrics, result.to_dict())
+    io.write_json(args.metrics, result.to_json())
 
     y = splits.holdout[schema.target].to_numpy()
     scores = {name: m.predict_proba(splits.holdout) for name, m in models.items()}
     per_model = {name: curves(y, s, params.calibration_bins) for name, s in scores.items()}
-    plots, figs = Path(args.plots), Path(args.figures)
+    plots = Path(args.plots)
     for name, tables in per_model.items():
         for kind, table in tables.items():
             io.write_csv(plots / f"{kind}_{name}.csv", table)
-    chosen = models[result.chosen]
-    report = result.candidates[result.chosen]
-    matrix = chosen.encoder.encode(splits.holdout)
+    _figures(Path(args.figures), result, models[result.chosen], splits.holdout, per_model, config)
+    report = result.chosen_report
+    verdict = "passed" if result.verdict.passed else "FAILED: " + "; ".join(result.verdict.failures)
+    print(f"evaluate: chosen {result.chosen} at threshold {report.threshold:.4f}; gate {verdict}")
+
+
+def _figures(
+    figs: Path,
+    result: Evaluation,
+    chosen: DelayModel,
+    holdout: pd.DataFrame,
+    per_model: dict[str, dict[str, pd.DataFrame]],
+    config: Config,
+) -> None:
+    """ROC, PR, confusion, calibration, SHAP summary and importance figures as PNG files."""
+    params, acceptance = config.params.evaluate, config.project.acceptance
+    matrix = chosen.encoder.encode(holdout)
     sample = matrix[np.random.default_rng(0).permutation(len(matrix))[:5000]]
     _save(
         figures.roc_figure({n: t["roc"] for n, t in per_model.items()}, result.oracle_roc_auc),
@@ -53,7 +69,10 @@ def _evaluate(args: argparse.Namespace, config: Config) -> None:
         figures.pr_figure({n: t["pr"] for n, t in per_model.items()}, acceptance.min_recall),
         figs / "pr.png",
     )
-    _save(figures.confusion_figure(report.holdout, result.chosen), figs / "confusion.png")
+    _save(
+        figures.confusion_figure(result.chosen_report.holdout, result.chosen),
+        figs / "confusion.png",
+    )
     _save(
         figures.calibration_figure(per_model[result.chosen]["calibration"], result.chosen),
         figs / "calibration.png",
@@ -73,8 +92,6 @@ def _evaluate(args: argparse.Namespace, config: Config) -> None:
         ),
         figs / "importance.png",
     )
-    verdict = "passed" if result.verdict.passed else "FAILED: " + "; ".join(result.verdict.failures)
-    print(f"evaluate: chosen {result.chosen} at threshold {report.threshold:.4f}; gate {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import argparse
 
 from pipelines import io
 from pipelines.config import Config
-from pipelines.ingest import load_batch
+from pipelines.ingest import IngestReport, load_batch
 from pipelines.schema import build_schema
 from pipelines.stages.entry import run_stage
 
@@ -16,10 +16,8 @@ def _ingest(args: argparse.Namespace, config: Config) -> None:
     params = config.params
     frame = load_batch(params.data, params.generate, schema)
     io.write_parquet(args.out, frame)
-    source = params.data.path if params.data.source == "file" else "generator"
-    io.write_json(
-        args.report, {"rows": len(frame), "columns": len(frame.columns), "source": source}
-    )
+    source = "generator" if params.data.source == "generator" else str(params.data.path)
+    io.write_json(args.report, IngestReport(len(frame), len(frame.columns), source).to_json())
     print(f"ingest: {len(frame)} rows from {source}")
 
 

@@ -20,16 +20,16 @@ from pipelines.config import Config
 from pipelines.ingest import DataError
 from pipelines.schema import build_schema
 from pipelines.stages.entry import run_stage
-from pipelines.validate import validate_batch
+from pipelines.validate import ValidationReport, validate_batch
 
 
-def _quarantine(raw: Path, report: dict, folder: Path) -> Path:
+def _quarantine(raw: Path, report: ValidationReport, folder: Path) -> Path:
     digest = hashlib.md5(raw.read_bytes(), usedforsecurity=False).hexdigest()[:10]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = folder / f"{stamp}-{digest}"
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(raw, target / raw.name)
-    io.write_json(target / "validation.json", report)
+    io.write_json(target / "validation.json", report.to_json())
     return target
 
 
@@ -37,9 +37,9 @@ def _validate(args: argparse.Namespace, config: Config) -> None:
     raw = Path(args.raw)
     frame = pd.read_parquet(raw)
     report = validate_batch(frame, build_schema(config), config.params.validate_, Path(args.docs))
-    io.write_json(args.report, report.to_dict())
+    io.write_json(args.report, report.to_json())
     if not report.success:
-        where = _quarantine(raw, report.to_dict(), Path(args.quarantine))
+        where = _quarantine(raw, report, Path(args.quarantine))
         raise DataError(
             f"{raw}: validation failed, batch quarantined in {where}\n{report.summary()}"
         )

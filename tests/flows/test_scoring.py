@@ -27,7 +27,7 @@ from pathlib import Path
 
 import mlflow
 
-from flows.adapters import tracking
+from flows.adapters import registry, tracking
 from flows.adapters.mlflow_model import ARTIFACT_KEY, DelayModelPyfunc
 from pipelines.config import Runtime
 
@@ -41,8 +41,8 @@ with mlflow.start_run(run_name="test-model"):
         artifacts={ARTIFACT_KEY: model_path},
         pip_requirements=tracking.PIP_REQUIREMENTS,
     )
-version = tracking.register(info.model_uri, runtime.model_name, {"threshold": repr(threshold)})
-tracking.set_alias(runtime.model_name, "champion", version)
+version = registry.register(info.model_uri, runtime.model_name, {"threshold": repr(threshold)})
+registry.set_alias(runtime.model_name, "champion", version)
 print(version)
 """
 

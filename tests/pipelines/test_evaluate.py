@@ -1,25 +1,33 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from pipelines.config import Acceptance
+from pipelines.config import Acceptance, EvaluateParams
+from pipelines.curves import curves
 from pipelines.evaluate import (
+    CandidateReport,
     Check,
-    Metrics,
-    SliceResult,
+    Evaluation,
     Verdict,
     beats,
-    binary_metrics,
+    champion_gate,
+    champion_score,
     choose_alias,
-    curves,
     gate,
+)
+from pipelines.metrics import (
+    Metrics,
+    SliceResult,
+    binary_metrics,
     precision_at_recall,
     slice_metrics,
-    verdict_from_dict,
 )
+from tests.conftest import ROOT
 
 ACCEPT = Acceptance(
     min_recall=0.8,
@@ -76,8 +84,6 @@ def test_binary_metrics_on_one_class_reports_nan_auc() -> None:
 
 
 def test_slices_with_too_few_positives_are_reported_not_gated() -> None:
-    import pandas as pd
-
     frame = pd.DataFrame({"depot": ["A"] * 6 + ["B"] * 2})
     y = np.array([1, 1, 1, 0, 0, 0, 1, 0])
     s = np.array([0.9, 0.9, 0.1, 0.1, 0.1, 0.1, 0.9, 0.1])
@@ -138,7 +144,7 @@ def test_first_passing_model_becomes_champion_later_ones_challenger() -> None:
 
 def test_verdict_round_trips_through_json_form() -> None:
     verdict = gate(metrics(recall=0.5), metrics(auc=0.7), [], ACCEPT)
-    assert verdict_from_dict(verdict.to_dict()) == verdict
+    assert Verdict.from_json(verdict.to_json()) == verdict
 
 
 def test_curves_have_bounded_size_and_calibration_bins() -> None:
@@ -149,3 +155,90 @@ def test_curves_have_bounded_size_and_calibration_bins() -> None:
     assert len(out["roc"]) <= 200 and len(out["pr"]) <= 200
     assert len(out["calibration"]) == 10
     assert out["calibration"]["rows"].sum() == 5000
+
+
+# ------------------------------------------------------- the champion gate
+
+PARAMS = EvaluateParams(recall_target=0.8, min_slice_positives=1)
+PERFECT = [0.9, 0.8, 0.7, 0.1]  # y below: both delays ranked first, precision 1.0 at recall 1
+HALF = [0.9, 0.1, 0.8, 0.7]  # one delay ranked last: recall 1 only at precision 0.5
+
+
+class ScoreColumn:
+    """A champion stand-in: its probability is the frame's `score` column."""
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame["score"].to_numpy()
+
+
+def holdout(scores: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"delayed": [1, 1, 0, 0], "score": scores})
+
+
+def candidate(precision_at_recall: float) -> CandidateReport:
+    return CandidateReport("lgbm", 0.5, metrics(), metrics(precision=precision_at_recall))
+
+
+@pytest.mark.parametrize(("scores", "expected"), [(PERFECT, 1.0), (HALF, 0.5)])
+def test_champion_score_is_precision_at_the_recall_target(scores, expected) -> None:
+    assert champion_score(ScoreColumn(), holdout(scores), "delayed", 0.8) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("candidate_par", "champion_scores", "passed", "detail"),
+    [
+        (0.40, None, True, "no champion yet"),
+        (0.40, PERFECT, False, "precision at recall 0.400 vs champion 1.000"),
+        (0.60, HALF, True, "vs champion 0.500"),
+        (0.495, HALF, True, "may drop at most 0.01"),
+        (0.48, HALF, False, "precision at recall 0.480 vs champion 0.500"),
+    ],
+)
+def test_champion_gate_rescores_the_champion_on_the_holdout(
+    candidate_par, champion_scores, passed, detail
+) -> None:
+    champion = None if champion_scores is None else ScoreColumn()
+    frame = holdout(champion_scores or HALF)
+    verdict = champion_gate(candidate(candidate_par), champion, frame, "delayed", PARAMS, ACCEPT)
+    assert verdict.passed is passed
+    (check,) = verdict.checks
+    assert check.name == "not_below_champion" and detail in check.detail
+
+
+# ------------------------------------------------------- the metrics file
+
+
+def evaluation() -> Evaluation:
+    slices = (SliceResult("depot", "R2", 50, 40, 0.70, 0.3, True),)
+    return Evaluation(
+        candidates={
+            "baseline": CandidateReport("baseline", 0.0, metrics(auc=0.7), metrics(auc=0.7)),
+            "lgbm": CandidateReport("lgbm", 0.31, metrics(), metrics(recall=0.5), slices),
+        },
+        chosen="lgbm",
+        verdict=gate(metrics(recall=0.5), metrics(auc=0.7), list(slices), ACCEPT),
+        oracle_roc_auc=0.91,
+    )
+
+
+def test_evaluation_round_trips_through_its_json_form() -> None:
+    e = evaluation()
+    assert Evaluation.from_json(e.to_json()) == e
+    assert Evaluation.from_json(json.loads(json.dumps(e.to_json()))) == e
+    assert e.chosen_report is e.candidates["lgbm"]
+
+
+def test_evaluation_json_has_the_metrics_file_shape() -> None:
+    payload = evaluation().to_json()
+    assert set(payload) == {"chosen", "oracle_roc_auc", "gate", "candidates"}
+    assert payload["gate"]["passed"] is False
+    assert set(payload["gate"]["checks"][0]) == {"name", "passed", "detail"}
+    lgbm = payload["candidates"]["lgbm"]
+    assert set(lgbm) == {"threshold", "valid", "holdout", "slices"}
+    assert lgbm["holdout"]["precision_at_recall"] == 0.4
+    assert lgbm["slices"][0]["value"] == "R2"
+
+
+def test_the_shipped_metrics_file_reads_back_to_the_same_json() -> None:
+    payload = json.loads((ROOT / "metrics" / "evaluation.json").read_text())
+    assert Evaluation.from_json(payload).to_json() == payload

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipelines.ingest import DataError, parse_time, read_table
+from pipelines.ingest import DataError, IngestReport, parse_time, read_table
+from tests.conftest import ROOT
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
@@ -67,3 +69,10 @@ def test_no_labelled_folder_means_nothing_appended(tmp_path: Path, schema, confi
     from pipelines.ingest import read_labelled
 
     assert read_labelled(config.params.data, schema, tmp_path) is None
+
+
+def test_ingest_report_round_trips_and_reads_the_shipped_report() -> None:
+    report = IngestReport(rows=12, columns=18, source="data/source/deliveries.csv")
+    assert IngestReport.from_json(json.loads(json.dumps(report.to_json()))) == report
+    shipped = json.loads((ROOT / "reports" / "ingest.json").read_text())
+    assert IngestReport.from_json(shipped).to_json() == shipped

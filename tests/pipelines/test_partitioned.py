@@ -9,7 +9,8 @@ import pytest
 from pipelines.ingest import DataError
 from pipelines.model import DelayModel
 from pipelines.partitioned import Partition, plan, score_partitioned
-from pipelines.predict import open_table, score_table
+from pipelines.predict import score_table
+from pipelines.tables import open_table
 from tests.conftest import tiny_deliveries
 from tests.pipelines.test_predict import THRESHOLD, train_tiny_model
 

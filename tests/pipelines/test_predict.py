@@ -9,8 +9,9 @@ from pipelines.features import FeatureEncoder, featurize
 from pipelines.ingest import DataError
 from pipelines.lgbm import fit_lgbm, lgbm_settings
 from pipelines.model import DelayModel
-from pipelines.predict import open_table, score, score_chunks, score_table, write_chunks
+from pipelines.predict import score, score_chunks, score_table
 from pipelines.schema import Schema
+from pipelines.tables import open_table
 from tests.conftest import tiny_deliveries
 
 THRESHOLD = 0.5
@@ -177,22 +178,6 @@ def test_csv_ids_keep_their_text(model, schema, tmp_path) -> None:
     assert pd.read_parquet(out.output)["delivery_id"].tolist() == ["007", "010", "100"]
 
 
-def test_missing_column_in_file_is_named_before_reading(schema, tmp_path) -> None:
-    tiny_deliveries(n=3).drop(columns=["depot"]).to_parquet(tmp_path / "in.parquet")
-    with pytest.raises(DataError, match=r"in.parquet: missing column\(s\) 'depot'"):
-        open_table(tmp_path / "in.parquet", schema)
-
-
-@pytest.mark.parametrize(
-    ("name", "message"),
-    [("nope.csv", "nope.csv: file not found"), ("in.xlsx", "unsupported file type '.xlsx'")],
-)
-def test_unreadable_input_is_named(schema, tmp_path, name, message) -> None:
-    (tmp_path / "in.xlsx").write_text("x")
-    with pytest.raises(DataError, match=message):
-        open_table(tmp_path / name, schema)
-
-
 def test_unreadable_line_mid_file_is_named(model, schema, tmp_path) -> None:
     path = tmp_path / "in.csv"
     tiny_deliveries(n=12).to_csv(path, index=False)
@@ -262,9 +247,3 @@ def test_output_type_is_checked_before_scoring(model, schema, tmp_path) -> None:
         score_table(model, table, tmp_path / "out.json", schema, THRESHOLD, "7")
     with pytest.raises(DataError, match="would overwrite the input"):
         score_table(model, table, tmp_path / "in.csv", schema, THRESHOLD, "7")
-
-
-def test_write_chunks_parquet_types_come_from_the_first_full_frame(tmp_path) -> None:
-    frames = [pd.DataFrame({"id": pd.Series([], dtype=object)}), pd.DataFrame({"id": ["a"]})]
-    assert write_chunks(tmp_path / "x.parquet", frames) == 1
-    assert pd.read_parquet(tmp_path / "x.parquet")["id"].tolist() == ["a"]

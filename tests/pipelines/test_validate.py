@@ -185,13 +185,19 @@ def bad_report(good, schema, params) -> ValidationReport:
     return validate_batch(frame, schema, params)
 
 
-def test_report_to_dict_is_json(bad_report):
-    loaded = json.loads(json.dumps(bad_report.to_dict()))
+def test_report_to_json_is_json(bad_report):
+    loaded = json.loads(json.dumps(bad_report.to_json()))
 
     assert loaded["success"] is False
     assert loaded["rows"] == 20
     assert len(loaded["failures"]) == len(bad_report.failures) == 4
     assert set(loaded["failures"][0]) == {"expectation", "column", "detail"}
+
+
+def test_report_round_trips_through_its_json_form(bad_report):
+    assert ValidationReport.from_json(json.loads(json.dumps(bad_report.to_json()))) == bad_report
+    shipped = json.loads((ROOT / "reports" / "validation.json").read_text())
+    assert ValidationReport.from_json(shipped).to_json() == shipped
 
 
 def test_summary_mentions_every_failed_column(bad_report):

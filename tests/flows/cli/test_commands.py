@@ -79,3 +79,17 @@ def test_bad_environment_exits_2_naming_each_variable(monkeypatch, capsys) -> No
     err = capsys.readouterr().err
     assert "MLOPS_ENGINE: Input should be 'local' or 'dask'" in err
     assert "MLOPS_DASK_WORKERS: Input should be greater than or equal to 1" in err
+
+
+def test_experiments_prints_a_header_and_one_row_each(monkeypatch, capsys) -> None:
+    import flows.experiments
+    from flows.experiments import ExperimentRow
+
+    rows = [ExperimentRow("l15", "lgbm", 0.41234, 0.8, None, True, "run1")]
+    monkeypatch.setattr(flows.experiments, "list_experiments", lambda root, limit: rows)
+    assert main(["--root", str(ROOT), "experiments"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "name  chosen  holdout_precision_at_recall  holdout_recall  holdout_roc_auc  "
+        "gate_passed  run_id",
+        "l15  lgbm  0.412  0.800  None  True  run1",
+    ]
