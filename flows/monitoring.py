@@ -251,7 +251,7 @@ def save_window(root: Path, summary: dict[str, Any], snapshot: Any) -> Path:
 @task
 def export_metrics(root: Path, summary: dict[str, Any]) -> list[str]:
     """Replace the exported figures (a stale window only updates the status)."""
-    from monitoring.exporter import export_summary
+    from monitoring.metrics import export_summary
 
     return export_summary(summary, root / METRICS_DIR)
 
@@ -264,7 +264,7 @@ def monitoring_flow(
     request_retrain: bool = True,
 ) -> MonitoringOutcome:
     """Monitor the latest window (or the one ending at `end`, ISO time) of the prediction log."""
-    from monitoring.exporter import export_flow_run
+    from monitoring.metrics import export_flow_run
 
     started = time.time()
     path = Path(root).resolve()

@@ -436,7 +436,7 @@ class PredictionLogReader:
 
 def _export_run(root: Path, state: str, started: float) -> None:
     try:
-        from monitoring.exporter import export_flow_run
+        from monitoring.metrics import export_flow_run
 
         export_flow_run("release", state, time.time() - started, time.time(), root / METRICS_DIR)
     except Exception as exc:  # a metrics file must never fail a release

@@ -322,7 +322,7 @@ def service(schema, make_router) -> Iterator[tuple[Service, Any]]:
 
 @pytest.fixture
 def exporter_dir(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    from monitoring.exporter import MetricsDirectoryExporter
+    from monitoring.metrics import MetricsDirectoryExporter
 
     directory = tmp_path / "metrics"
     with MetricsDirectoryExporter(directory, port=0) as served:
@@ -416,7 +416,7 @@ def test_every_panel_and_rule_works_on_real_data(
     exporter_dir: tuple[Path, int],
     rows: Callable[..., list[dict[str, Any]]],
 ) -> None:
-    from monitoring.exporter import export_flow_run, export_summary
+    from monitoring.metrics import export_flow_run, export_summary
 
     server, router = service
     directory, _ = exporter_dir

@@ -17,8 +17,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring import exporter
-from monitoring.exporter import (
+from monitoring import metrics as exporter
+from monitoring.metrics import (
     MetricsDirectoryExporter,
     export_flow_run,
     export_summary,
