@@ -1,11 +1,11 @@
-"""Prometheus export of the monitoring figures: window summaries and flow runs.
+"""Prometheus metrics of the monitoring figures: window summaries and flow runs, published.
 
 The metric names and labels are the contract in docs/monitoring-contract.md.
 Batch jobs fill their own `CollectorRegistry` and publish it as a *job*:
 
-- to a directory of `<job>.prom` files, replaced atomically, which
-  `MetricsDirectoryExporter` (`mlops exporter`) serves to Prometheus as one
-  page, read from disk at each scrape;
+- to a directory of `<job>.prom` files, replaced atomically, which the exporter
+  (`monitoring.exporter`, `mlops exporter`) serves to Prometheus as one page,
+  read from disk at each scrape;
 - and/or to a Pushgateway when `MLOPS_PUSHGATEWAY_URL` is set (one group per job).
 
 A summary is split over three jobs so that a stale or failed run never erases
@@ -24,25 +24,19 @@ merges them into one family per name.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
-log = logging.getLogger(__name__)
-
 PUSHGATEWAY_ENV = "MLOPS_PUSHGATEWAY_URL"
 JOB_WINDOW = "monitoring"
 JOB_STATUS = "monitoring_status"
 JOB_RETRAIN = "monitoring_retrain"
-EXPOSITION_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _JOB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -437,185 +431,3 @@ def export_flow_run(
     job = f"flow_{flow}"
     publish(job, registry, directory, gateway_url)
     return job
-
-
-# -------------------------------------------------------------------- exporter
-
-
-def _sample_key(line: str) -> str:
-    """`name{labels}` of a sample line (everything before the value)."""
-    if "{" in line:
-        return line[: line.rindex("}") + 1]
-    return line.split(maxsplit=1)[0]
-
-
-def _family_of(name: str, families: Mapping[str, Any]) -> str:
-    for suffix in ("_bucket", "_count", "_sum", "_total", "_created", "_info"):
-        if name.endswith(suffix) and name[: -len(suffix)] in families:
-            return name[: -len(suffix)]
-    return name
-
-
-def merge_exposition(texts: Iterable[str]) -> str:
-    """Merge Prometheus text expositions: one HELP/TYPE per family, its samples together.
-
-    A family present in several texts is written once with all their samples;
-    a series present in several texts keeps its last value.
-
-    Args:
-        texts: Expositions in the text format 0.0.4 (as `write_to_textfile` writes).
-
-    Returns:
-        One exposition.
-    """
-    families: dict[str, dict[str, Any]] = {}
-
-    def family(name: str) -> dict[str, Any]:
-        return families.setdefault(name, {"help": None, "type": None, "samples": {}})
-
-    for text in texts:
-        current: str | None = None
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line:
-                continue
-            if line.startswith("#"):
-                parts = line.split(maxsplit=3)
-                if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
-                    current = parts[2]
-                    key = "help" if parts[1] == "HELP" else "type"
-                    entry = family(current)
-                    if entry[key] is None:
-                        entry[key] = line
-                continue
-            key = _sample_key(line)
-            name = key.split("{", 1)[0]
-            if current is None or not name.startswith(current):
-                current = _family_of(name, families)
-            family(current)["samples"][key] = line
-    out: list[str] = []
-    for entry in families.values():
-        out.extend(line for line in (entry["help"], entry["type"]) if line)
-        out.extend(entry["samples"].values())
-    return "\n".join(out) + "\n" if out else ""
-
-
-def read_directory(directory: Path) -> str:
-    """The merged exposition of every `*.prom` file in `directory`, read now."""
-    texts = []
-    for path in sorted(Path(directory).glob("*.prom")):
-        try:
-            texts.append(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:  # removed between listing and reading
-            continue
-    return merge_exposition(texts)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            try:
-                body = read_directory(self.server.directory).encode("utf-8")
-            except OSError as exc:
-                self._send(500, f"cannot read {self.server.directory}: {exc}\n".encode())
-                return
-            self._send(200, body, EXPOSITION_CONTENT_TYPE)
-        elif path == "/health":
-            self._send(200, b'{"status": "alive"}\n', "application/json")
-        else:
-            self._send(404, b"not found: try /metrics or /health\n")
-
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.address_string(), *args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], directory: Path) -> None:
-        self.directory = directory
-        super().__init__(address, _Handler)
-
-
-class MetricsDirectoryExporter:
-    """HTTP server: GET /metrics merges the directory's `*.prom` files at each request.
-
-    Use `start()`/`stop()` (or `with`) to run it in a background thread, or
-    `serve_exporter` to run it in the foreground.
-    """
-
-    def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 9108) -> None:
-        """Bind the socket now (port 0 picks a free one); serve after `start`."""
-        self.directory = Path(directory)
-        self._server = _Server((host, port), self.directory)
-        self._thread: threading.Thread | None = None
-        self._serving = threading.Event()
-
-    @property
-    def port(self) -> int:
-        """The bound port."""
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:9108`."""
-        host = self._server.server_address[0]
-        return f"http://{host if isinstance(host, str) else host.decode()}:{self.port}"
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until `stop` is called from another one."""
-        self._serving.set()
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        finally:
-            self._serving.clear()
-
-    def start(self) -> MetricsDirectoryExporter:
-        """Serve in a daemon thread; returns self."""
-        self._thread = threading.Thread(target=self.serve_forever, name="exporter", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._serving.is_set():
-            self._server.shutdown()  # waits for serve_forever to return
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> MetricsDirectoryExporter:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def serve_exporter(directory: Path, host: str = "127.0.0.1", port: int = 9108) -> None:
-    """Serve `directory` on http://host:port/metrics until interrupted (blocking).
-
-    Args:
-        directory: The directory of `*.prom` files (created when missing).
-        host: Interface to bind.
-        port: Port to bind (9108 is the one infra/prometheus/prometheus.yml scrapes).
-    """
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    exporter = MetricsDirectoryExporter(directory, host, port)
-    log.info("serving %s on %s/metrics", directory, exporter.url)
-    try:
-        exporter.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        exporter.stop()

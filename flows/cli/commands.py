@@ -266,7 +266,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_exporter(args: argparse.Namespace) -> int:
     """Serve the monitoring metrics for Prometheus until interrupted."""
-    from monitoring.metrics import serve_exporter
+    from monitoring.exporter import serve_exporter
 
     directory = args.root / paths.METRICS_DIR
     directory.mkdir(parents=True, exist_ok=True)

@@ -322,7 +322,7 @@ def service(schema, make_router) -> Iterator[tuple[Service, Any]]:
 
 @pytest.fixture
 def exporter_dir(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    from monitoring.metrics import MetricsDirectoryExporter
+    from monitoring.exporter import MetricsDirectoryExporter
 
     directory = tmp_path / "metrics"
     with MetricsDirectoryExporter(directory, port=0) as served:

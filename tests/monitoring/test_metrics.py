@@ -1,42 +1,26 @@
-"""The monitoring exporter: contract names, stale windows, the directory server, Pushgateway."""
+"""Monitoring metrics: contract names, stale windows, the job files, the Pushgateway."""
 
 from __future__ import annotations
 
-import copy
-import json
-import re
 import shutil
-import threading
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry, generate_latest
 
-from monitoring import metrics as exporter
+from monitoring import metrics
+from monitoring.exporter import read_directory
 from monitoring.metrics import (
-    MetricsDirectoryExporter,
     export_flow_run,
     export_summary,
     flow_run_metrics,
-    merge_exposition,
-    read_directory,
     summary_metrics,
     write_metrics,
 )
-from tests.conftest import ROOT, background, free_port, wait_http
-
-CONTRACT = ROOT / "docs" / "monitoring-contract.md"
-
-
-def contract_example() -> dict[str, Any]:
-    """The window summary example of the contract."""
-    text = CONTRACT.read_text()
-    return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
+from tests.conftest import background, free_port, wait_http
+from tests.monitoring.summaries import CONTRACT, full_summary, parse, value
 
 
 def contract_metrics() -> dict[str, set[str]]:
@@ -47,55 +31,6 @@ def contract_metrics() -> dict[str, set[str]]:
         if len(cells) == 4 and cells[0].startswith("mlops_"):
             out[cells[0]] = {x.strip() for x in cells[2].split(",") if x.strip()}
     return out
-
-
-def full_summary(stale: bool = False, **changes: Any) -> dict[str, Any]:
-    """The contract example with a challenger, more features and a retraining request."""
-    summary = copy.deepcopy(contract_example())
-    summary["drift"]["features"].update(
-        {
-            "precip_mm": {
-                "method": "Wasserstein distance (normed)",
-                "score": 0.31,
-                "threshold": 0.1,
-                "drifted": True,
-            },
-            "depot": {
-                "method": "Jensen-Shannon distance",
-                "score": 0.02,
-                "threshold": 0.1,
-                "drifted": False,
-            },
-        }
-    )
-    summary["variants"]["challenger"] = {
-        **summary["variants"]["champion"],
-        "model_version": "4",
-        "labelled": 40,
-        "recall": 0.78,
-        "calibration": [
-            {"bin": "0.0-0.1", "mean_predicted": 0.06, "observed_rate": 0.05, "rows": 30},
-            {"bin": "0.9-1.0", "mean_predicted": 0.93, "observed_rate": None, "rows": 0},
-        ],
-    }
-    summary["retrain"] = {"fire": True, "reason": "2 drifted windows of 2 needed"}
-    if stale:
-        summary.update(status="stale", problems=["only 12 predictions, 200 needed"])
-        for key in ("drift", "prediction_drift", "segment_drift", "variants"):
-            summary.pop(key)
-        summary["retrain"] = {"fire": False, "reason": "stale window"}
-    summary.update(changes)
-    return summary
-
-
-def parse(text: str) -> dict[str, list[Any]]:
-    """Metric family name -> samples (prometheus_client's own parser)."""
-    return {f.name: f.samples for f in text_string_to_metric_families(text)}
-
-
-def value(samples: list[Any], **labels: str) -> float:
-    [found] = [s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())]
-    return found
 
 
 def test_summary_gives_every_contract_name_with_its_labels() -> None:
@@ -226,103 +161,15 @@ def test_flow_families_from_several_files_are_merged(tmp_path: Path) -> None:
     assert value(got["mlops_flow_run_duration_seconds"], flow="monitoring") == 4.0
 
 
-def test_merge_keeps_histograms_together_and_dedupes_series() -> None:
-    first, second = CollectorRegistry(), CollectorRegistry()
-    from prometheus_client import Histogram
-
-    Histogram("mlops_h_seconds", "h", ["x"], buckets=(1.0,), registry=first).labels("a").observe(
-        0.5
-    )
-    Histogram("mlops_h_seconds", "h", ["x"], buckets=(1.0,), registry=second).labels("b").observe(2)
-    Gauge("mlops_g", "g", registry=first).set(1)
-    Gauge("mlops_g", "g", registry=second).set(2)
-    text = merge_exposition([generate_latest(first).decode(), generate_latest(second).decode()])
-    got = parse(text)
-    assert text.count("# TYPE mlops_h_seconds histogram") == 1
-    assert len([s for s in got["mlops_h_seconds"] if s.name == "mlops_h_seconds_count"]) == 2
-    assert [s.value for s in got["mlops_g"]] == [2.0]  # the last file wins
-    assert merge_exposition([]) == ""
-
-
 def test_bad_job_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="job name"):
         write_metrics(tmp_path, "../escape", CollectorRegistry())
 
 
-def get(url: str) -> tuple[int, str, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.headers.get("Content-Type"), resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type"), exc.read().decode()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[MetricsDirectoryExporter]:
-    with MetricsDirectoryExporter(tmp_path / "metrics", port=0) as server:
-        yield server
-
-
-def test_directory_exporter_serves_the_files_read_at_request_time(
-    served: MetricsDirectoryExporter,
-) -> None:
-    status, ctype, body = get(f"{served.url}/metrics")
-    assert (status, body) == (200, "")  # no file yet: an empty page, not an error
-    assert ctype.startswith("text/plain; version=0.0.4")
-    export_summary(full_summary(), served.directory, gateway_url="")
-    export_flow_run("training", "completed", 1.0, 1.8e9, served.directory, gateway_url="")
-    status, _, body = get(f"{served.url}/metrics")
-    assert status == 200
-    assert body == read_directory(served.directory)
-    assert 'mlops_live_recall{model_version="4",variant="challenger"} 0.78' in body
-    assert 'mlops_flow_run_duration_seconds{flow="training"} 1.0' in body
-    assert get(f"{served.url}/health")[:1] == (200,)
-    assert json.loads(get(f"{served.url}/health")[2]) == {"status": "alive"}
-    assert get(f"{served.url}/nope")[0] == 404
-    (served.directory / "monitoring.prom").unlink()
-    assert "mlops_drift_share" not in get(f"{served.url}/metrics")[2]
-
-
-def test_scrapes_never_see_half_a_file(served: MetricsDirectoryExporter) -> None:
-    n = 2000
-    registries = []
-    for v in (1.0, 2.0):
-        registry = CollectorRegistry()
-        gauge = Gauge("mlops_big", "many series", ["i"], registry=registry)
-        for i in range(n):
-            gauge.labels(str(i)).set(v)
-        registries.append(registry)
-    write_metrics(served.directory, "big", registries[0])
-    stop = threading.Event()
-
-    def rewrite() -> None:
-        k = 0
-        while not stop.wait(0.001):
-            write_metrics(served.directory, "big", registries[k % 2])
-            k += 1
-
-    writer = threading.Thread(target=rewrite)
-    writer.start()
-    try:
-        for _ in range(30):
-            samples = [
-                line
-                for line in get(f"{served.url}/metrics")[2].splitlines()
-                if line.startswith("mlops_big{")
-            ]
-            assert len(samples) == n
-            values = {line.rsplit(" ", 1)[1] for line in samples}
-            assert len(values) == 1, "a scrape mixed two versions of the file"
-    finally:
-        stop.set()
-        writer.join()
-    assert not [p for p in served.directory.iterdir() if not p.name.endswith(".prom")]
-
-
-def test_stop_without_start_and_port_zero(tmp_path: Path) -> None:
-    server = MetricsDirectoryExporter(tmp_path, port=0)
-    assert server.port > 0
-    server.stop()
+def scrape(url: str) -> str:
+    """The page at `url`."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
 
 
 @pytest.fixture
@@ -347,11 +194,11 @@ def test_push_to_a_real_pushgateway_keeps_figures_through_stale_runs(
         full_summary(stale=True, finished_at="2026-11-25T23:15:07+00:00"), gateway_url=pushgateway
     )
     monkeypatch.setenv("MLOPS_PUSHGATEWAY_URL", pushgateway)
-    assert exporter.gateway_url_from_env() == pushgateway
+    assert metrics.gateway_url_from_env() == pushgateway
     export_flow_run("training", "completed", 9.0, 1.8e9, directory=tmp_path)  # file and push
     assert (tmp_path / "flow_training.prom").is_file()
 
-    got = parse(get(f"{pushgateway}/metrics")[2])
+    got = parse(scrape(f"{pushgateway}/metrics"))
     assert value(got["mlops_drift_share"], job="monitoring") == 0.25
     assert value(got["mlops_live_recall"], job="monitoring", variant="challenger") == 0.78
     assert value(got["mlops_monitoring_stale"], job="monitoring_status") == 1
