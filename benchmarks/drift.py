@@ -40,7 +40,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitoring.drift import compared_frames, evidently_drift, scipy_drift
-from monitoring.summary import summarize_window
+from monitoring.scoring import summarize_window
 from pipelines.config import load
 from pipelines.features import featurize
 from pipelines.generate import generate_deliveries

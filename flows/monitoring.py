@@ -164,7 +164,7 @@ def run_window(
     config: Config | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Score one window: the summary (docs/monitoring-contract.md) and the Evidently snapshot."""
-    from monitoring.summary import summarize_window
+    from monitoring.scoring import summarize_window
     from monitoring.window import WindowProblem
 
     runtime = runtime or Runtime()

@@ -148,7 +148,7 @@ def test_a_crashing_run_leaves_reports_and_metrics_intact(with_reference, schema
     def boom(*args, **kwargs):
         raise RuntimeError("evidently crashed")
 
-    monkeypatch.setattr("monitoring.summary.summarize_window", boom)
+    monkeypatch.setattr("monitoring.scoring.summarize_window", boom)
     with pytest.raises(RuntimeError):
         mon.run_window(root, START, START + timedelta(minutes=30))
     assert {p.name: p.read_bytes() for p in (root / mon.METRICS_DIR).iterdir()} == before

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.summary import summarize_window
+from monitoring.scoring import summarize_window
 from tests.conftest import ROOT
 from tests.monitoring.factories import empty_log, log_rows, reference
 
