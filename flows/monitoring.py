@@ -1,5 +1,7 @@
 """Prefect monitoring flow: a window of the prediction log -> drift, live quality, metrics, retrain.
 
+The computation is monitoring's (`monitoring.scoring.score_window`); this flow
+reads the window from the prediction log, then saves and publishes what it found.
 Each run writes its own directory (state/monitoring/windows/<run id>/summary.json and
 drift.html), appends to the history under a file lock, then replaces the
 exported metrics atomically: a crashed run leaves the previous reports and
@@ -11,26 +13,25 @@ deployment (flows/deployments.py) starts the training flow on it.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from flows.paths import HISTORY_FILE, METRICS_DIR, REFERENCES_DIR, WINDOWS_DIR
+from monitoring.history import append_history, read_history
 from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.mapping import engine_mapper
 from pipelines.schema import Schema, build_schema
 from services.prediction_log import PredictionLog, default_url
+
+if TYPE_CHECKING:
+    from monitoring.scoring import ReferenceLoader, ScoredWindow
 
 LABELLED_FILE = "production.parquet"
 RETRAIN_EVENT = "mlops.retrain.requested"
@@ -44,33 +45,6 @@ class MonitoringOutcome:
     report_dir: Path
     retrain_requested: bool
     labelled_rows_exported: int
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def read_history(root: Path, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest window summaries, oldest first."""
-    path = root / HISTORY_FILE
-    if not path.is_file():
-        return []
-    lines = path.read_text().splitlines()[-limit:]
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def append_history(root: Path, summary: dict[str, Any]) -> None:
-    """Add a summary to the history; concurrent runs take turns (file lock)."""
-    path = root / HISTORY_FILE
-    with _locked(path.with_suffix(".lock")), path.open("a") as handle:
-        handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
 
 
 def log_url(root: Path, runtime: Runtime) -> str:
@@ -88,14 +62,6 @@ def read_window(url: str, start: datetime, end: datetime) -> pd.DataFrame:
         log.close()
 
 
-def serving_version(rows: pd.DataFrame) -> str | None:
-    """The champion version that answered most of the window."""
-    champion = rows.loc[rows["variant"] == "champion", "model_version"] if len(rows) else rows
-    if len(champion) == 0:
-        return None
-    return str(champion.mode().iloc[0])
-
-
 def reference_for(root: Path, runtime: Runtime, version: str) -> pd.DataFrame:
     """The drift reference of a model version, cached per version after the first download."""
     cached = root / REFERENCES_DIR / f"v{version}.parquet"
@@ -109,22 +75,28 @@ def reference_for(root: Path, runtime: Runtime, version: str) -> pd.DataFrame:
     return frame
 
 
+def reference_loader(root: Path, runtime: Runtime) -> ReferenceLoader:
+    """`reference_for` as monitoring asks for it: a version without reference is a problem."""
+    from flows.adapters.tracking import ReferenceNotFound
+    from monitoring.scoring import ReferenceUnavailable
+
+    def load_reference(version: str) -> pd.DataFrame:
+        try:
+            return reference_for(root, runtime, version)
+        except ReferenceNotFound as exc:
+            raise ReferenceUnavailable(str(exc)) from exc
+
+    return load_reference
+
+
 def export_labelled(root: Path, config: Config, schema: Schema, url: str) -> int:
     """Every labelled prediction so far, as training rows for the ingest stage; how many."""
+    from monitoring.labelled import training_rows
+
     rows = read_window(url, datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC))
-    labelled = rows[rows["outcome"].notna()].drop_duplicates("request_id")
-    if labelled.empty:
+    frame = training_rows(rows, schema)
+    if frame.empty:
         return 0
-    key = schema.key_column
-    frame = pd.DataFrame(
-        {
-            schema.id_column: labelled["delivery_id"].fillna(labelled["request_id"]).to_numpy(),
-            **({key: labelled["request_key"].to_numpy()} if key else {}),
-            **{c: labelled[c].to_numpy() for c in schema.input_columns},
-            schema.target: labelled["outcome"].astype("int64").to_numpy(),
-        }
-    )
-    frame = frame.drop_duplicates(schema.id_column, keep="last")
     target = root / (config.params.data.labelled_dir or "data/source/labelled") / LABELLED_FILE
     io.write_parquet(target, frame)
     return len(frame)
@@ -145,106 +117,45 @@ def request_retraining(summary: dict[str, Any], model_name: str) -> None:
     )
 
 
-def drift_schema(schema: Schema, ignore: list[str]) -> Schema:
-    """The schema monitoring compares: every feature but the ones project.yaml leaves out."""
-    keep = set(schema.feature_names) - set(ignore)
-    return replace(
-        schema,
-        numeric=tuple(c for c in schema.numeric if c.name in keep),
-        categorical=tuple(c for c in schema.categorical if c.name in keep),
-        time_features=tuple(t for t in schema.time_features if t.name in keep),
-    )
-
-
 def run_window(
     root: Path,
     start: datetime,
     end: datetime,
     runtime: Runtime | None = None,
     config: Config | None = None,
-) -> tuple[dict[str, Any], Any]:
-    """Score one window: the summary (docs/monitoring-contract.md) and the Evidently snapshot."""
-    from monitoring.scoring import summarize_window
-    from monitoring.window import WindowProblem
+) -> ScoredWindow:
+    """Score one window of the profile's prediction log against the history so far."""
+    from monitoring import scoring
 
     runtime = runtime or Runtime()
     config = config or load(root)
-    schema = drift_schema(build_schema(config), config.project.monitoring.drift_ignore)
-    run_id = f"{end.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
-    rows = read_window(log_url(root, runtime), start, end)
-    version = serving_version(rows)
-    reference = None
-    problems: list[str] = []
-    if version is not None:
-        from flows.adapters.tracking import ReferenceNotFound
-
-        try:
-            reference = reference_for(root, runtime, version)
-        except ReferenceNotFound as exc:
-            problems.append(str(exc))
-    try:
-        summary, snapshot = summarize_window(
-            rows,
-            reference,
-            schema,
-            config,
-            start,
-            end,
-            version,
-            read_history(root),
-            run_id,
-            run_segments=engine_mapper(runtime, "segment-drift"),
-        )
-    except WindowProblem as exc:  # a window that cannot be scored is reported, not raised
-        summary, snapshot = _stale(run_id, start, end, version, rows, [str(exc)]), None
-    if problems and summary.get("status") == "ok":
-        summary = {**summary, "status": "stale", "problems": problems}
-    elif problems:
-        summary = {**summary, "problems": [*summary.get("problems", []), *problems]}
-    return summary, snapshot
-
-
-def _stale(
-    run_id: str,
-    start: datetime,
-    end: datetime,
-    version: str | None,
-    rows: pd.DataFrame,
-    problems: list[str],
-) -> dict[str, Any]:
-    labelled = int(rows["outcome"].notna().sum()) if "outcome" in rows else 0
-    return {
-        "run_id": run_id,
-        "finished_at": datetime.now(UTC).isoformat(),
-        "window": {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "rows": len(rows),
-            "labelled": labelled,
-        },
-        "model_version": version,
-        "status": "stale",
-        "problems": problems,
-        "retrain": {"fire": False, "reason": "window not scored: " + "; ".join(problems)},
-    }
+    return scoring.score_window(
+        read_window(log_url(root, runtime), start, end),
+        reference_loader(root, runtime),
+        config,
+        read_history(root / HISTORY_FILE),
+        start,
+        end,
+        run_segments=engine_mapper(runtime, "segment-drift"),
+    )
 
 
 @task
-def score_window(root: Path, start: datetime, end: datetime) -> tuple[dict[str, Any], Any]:
+def score_window(root: Path, start: datetime, end: datetime) -> ScoredWindow:
     """Drift and live quality of one window."""
     return run_window(root, start, end)
 
 
 @task
 def save_window(root: Path, summary: dict[str, Any], snapshot: Any) -> Path:
-    """The window's own directory: summary.json and, when scored, drift.html."""
+    """The window's own directory: summary.json and, when scored, drift.html; then the history."""
     folder = root / WINDOWS_DIR / summary["run_id"]
     if snapshot is not None:
         from monitoring.drift import save_report
 
         save_report(snapshot, folder / "drift.html")
     io.write_json(folder / "summary.json", summary)
-    append_history(root, summary)
+    append_history(root / HISTORY_FILE, summary)
     return folder
 
 

@@ -1,15 +1,20 @@
 """One window of the prediction log -> the window summary of docs/monitoring-contract.md.
 
-The cost of a window is Evidently's (a few seconds); everything else is one pass
-over the window. A window that cannot be scored honestly comes back stale with
-its problems, without drift or quality figures, and never raises.
+`score_window` is the whole computation the monitoring flow asks for: which model
+version served the window, its drift reference, the compared schema, then
+`summarize_window`. The cost of a window is Evidently's (a few seconds);
+everything else is one pass over the window. A window that cannot be scored
+honestly comes back stale with its problems, without drift or quality figures,
+and never raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -20,7 +25,133 @@ from monitoring.segments import segment_drift
 from monitoring.window import WindowProblem, current_frame, window_problems
 from pipelines.config import Config, Project
 from pipelines.mapping import Mapper, local_map
-from pipelines.schema import Schema
+from pipelines.schema import Schema, build_schema
+
+ReferenceLoader = Callable[[str], pd.DataFrame]
+"""The drift reference of a model version; raises `ReferenceUnavailable` when it has none."""
+
+
+class ReferenceUnavailable(LookupError):
+    """The serving model version has no drift reference; the message says why."""
+
+
+class ScoredWindow(NamedTuple):
+    """A window's summary and, when it was scored, its Evidently snapshot (for drift.html)."""
+
+    summary: dict[str, Any]
+    snapshot: Any | None
+
+
+def new_run_id(end: datetime) -> str:
+    """An identifier for the monitoring run of the window ending at `end`: its time, then random."""
+    return f"{end.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def serving_version(rows: pd.DataFrame) -> str | None:
+    """The champion version that answered most of the window (None without champion rows)."""
+    champion = rows.loc[rows["variant"] == "champion", "model_version"] if len(rows) else rows
+    if len(champion) == 0:
+        return None
+    return str(champion.mode().iloc[0])
+
+
+def drift_schema(schema: Schema, ignore: Sequence[str]) -> Schema:
+    """The schema monitoring compares: every feature but the ones project.yaml leaves out."""
+    keep = set(schema.feature_names) - set(ignore)
+    return replace(
+        schema,
+        numeric=tuple(c for c in schema.numeric if c.name in keep),
+        categorical=tuple(c for c in schema.categorical if c.name in keep),
+        time_features=tuple(t for t in schema.time_features if t.name in keep),
+    )
+
+
+def labelled_count(rows: pd.DataFrame) -> int:
+    """Predictions of the window with an outcome."""
+    return int(rows["outcome"].notna().sum()) if "outcome" in rows.columns else 0
+
+
+def stale_summary(
+    run_id: str,
+    start: datetime,
+    end: datetime,
+    model_version: str | None,
+    rows: pd.DataFrame,
+    problems: list[str],
+) -> dict[str, Any]:
+    """The summary of a window that could not be scored: counts, problems, no figures."""
+    return {
+        "run_id": run_id,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "window": {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "rows": len(rows),
+            "labelled": labelled_count(rows),
+        },
+        "model_version": model_version,
+        "status": "stale",
+        "problems": problems,
+        "retrain": {"fire": False, "reason": "window not scored: " + "; ".join(problems)},
+    }
+
+
+def score_window(
+    rows: pd.DataFrame,
+    load_reference: ReferenceLoader,
+    config: Config,
+    history: Sequence[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    run_id: str | None = None,
+    run_segments: Mapper = local_map,
+) -> ScoredWindow:
+    """Score one window of the prediction log, from its rows to its summary.
+
+    Args:
+        rows: The window, as `PredictionLog.read_predictions(start, end)` returns it.
+        load_reference: The drift reference of the version that served the window.
+        config: The project's config (`monitoring`, `acceptance.min_recall`, the schema).
+        history: Earlier window summaries, oldest first, for the retraining policy.
+        start: Start of the window (inclusive).
+        end: End of the window (exclusive).
+        run_id: Identifier of this monitoring run (None: `new_run_id(end)`).
+        run_segments: The mapper the drift tests of `monitoring.segment_by` go through.
+
+    Returns:
+        The summary (stale with its problems when the window cannot be scored, the
+        reference's absence included) and the Evidently snapshot (None when stale).
+    """
+    schema = drift_schema(build_schema(config), config.project.monitoring.drift_ignore)
+    run_id = run_id or new_run_id(end)
+    version = serving_version(rows)
+    reference = None
+    problems: list[str] = []
+    if version is not None:
+        try:
+            reference = load_reference(version)
+        except ReferenceUnavailable as exc:
+            problems.append(str(exc))
+    try:
+        summary, snapshot = summarize_window(
+            rows,
+            reference,
+            schema,
+            config,
+            start,
+            end,
+            version,
+            history,
+            run_id,
+            run_segments=run_segments,
+        )
+    except WindowProblem as exc:  # a window that cannot be scored is reported, not raised
+        summary, snapshot = stale_summary(run_id, start, end, version, rows, [str(exc)]), None
+    if problems and summary.get("status") == "ok":
+        summary = {**summary, "status": "stale", "problems": problems}
+    elif problems:
+        summary = {**summary, "problems": [*summary.get("problems", []), *problems]}
+    return ScoredWindow(summary, snapshot)
 
 
 def summarize_window(
@@ -42,7 +173,7 @@ def summarize_window(
         log_rows: The window, as `PredictionLog.read_predictions(start, end)` returns it.
         reference: The drift reference of `model_version` (flows.adapters.tracking.load_reference),
             or None when there is none.
-        schema: The project schema.
+        schema: The compared schema (`drift_schema`).
         config: project.yaml (or the whole config): `monitoring` and `acceptance.min_recall`.
         start: Start of the window (inclusive).
         end: End of the window (exclusive).
@@ -58,7 +189,13 @@ def summarize_window(
     """
     project = config.project if isinstance(config, Config) else config
     settings = project.monitoring
-    labelled = int(log_rows["outcome"].notna().sum()) if "outcome" in log_rows.columns else 0
+    problems = window_problems(log_rows, reference, schema, settings.min_rows, model_version)
+    if problems or reference is None:
+        return stale_summary(run_id, start, end, model_version, log_rows, problems), None
+    try:
+        frame = current_frame(log_rows, schema)
+    except WindowProblem as exc:
+        return stale_summary(run_id, start, end, model_version, log_rows, exc.problems), None
     summary: dict[str, Any] = {
         "run_id": run_id,
         "finished_at": None,
@@ -66,44 +203,36 @@ def summarize_window(
             "start": start.isoformat(),
             "end": end.isoformat(),
             "rows": len(log_rows),
-            "labelled": labelled,
+            "labelled": labelled_count(log_rows),
         },
         "model_version": model_version,
-        "status": "stale",
-        "problems": window_problems(log_rows, reference, schema, settings.min_rows, model_version),
+        "status": "ok",
+        "problems": [],
     }
-    snapshot = None
-    if not summary["problems"] and reference is not None:
-        try:
-            frame = current_frame(log_rows, schema)
-        except WindowProblem as exc:
-            summary["problems"] = exc.problems
-        else:
-            drift, snapshot = evidently_drift(
-                reference,
-                frame,
-                schema,
-                settings.drift_share,
-                settings.max_report_rows,
-                seed,
-                model_version,
-            )
-            summary["status"] = "ok"
-            summary.update(drift)
-            if settings.segment_by is not None:
-                summary["segment_drift"] = segment_drift(
-                    reference,
-                    frame,
-                    schema,
-                    settings.segment_by,
-                    settings.drift_share,
-                    settings.min_segment_rows,
-                    settings.max_report_rows,
-                    seed,
-                    model_version,
-                    run_segments,
-                )
-            summary["variants"] = variant_quality(frame)
+    drift, snapshot = evidently_drift(
+        reference,
+        frame,
+        schema,
+        settings.drift_share,
+        settings.max_report_rows,
+        seed,
+        model_version,
+    )
+    summary.update(drift)
+    if settings.segment_by is not None:
+        summary["segment_drift"] = segment_drift(
+            reference,
+            frame,
+            schema,
+            settings.segment_by,
+            settings.drift_share,
+            settings.min_segment_rows,
+            settings.max_report_rows,
+            seed,
+            model_version,
+            run_segments,
+        )
+    summary["variants"] = variant_quality(frame)
     summary["retrain"] = decide(history, summary, settings, project.acceptance.min_recall)
     summary["finished_at"] = datetime.now(UTC).isoformat()
     return summary, snapshot

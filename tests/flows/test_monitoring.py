@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from flows import monitoring as mon
+from monitoring.history import read_history
 from pipelines import io
 from services.prediction_log import FeedbackRecord, PredictionLog, PredictionRecord
 from tests.conftest import ROOT, tiny_deliveries
@@ -90,7 +91,7 @@ def test_a_quiet_window_is_scored_saved_and_exported(with_reference: Path, schem
     assert not summary["retrain"]["fire"]
     assert (folder / "drift.html").stat().st_size > 10_000
     assert io.read_json(folder / "summary.json")["run_id"] == summary["run_id"]
-    assert [h["run_id"] for h in mon.read_history(root)] == [summary["run_id"]]
+    assert [h["run_id"] for h in read_history(root / mon.HISTORY_FILE)] == [summary["run_id"]]
     text = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
     assert 'mlops_drift_share{model_version="3"}' in text
 
@@ -171,7 +172,7 @@ def test_two_runs_at_once_keep_their_own_reports(with_reference, schema) -> None
     assert len(results) == 2
     ids = {s["run_id"] for s, _ in results}
     assert len(ids) == 2
-    assert {h["run_id"] for h in mon.read_history(root)} == ids
+    assert {h["run_id"] for h in read_history(root / mon.HISTORY_FILE)} == ids
     for _, folder in results:
         assert io.read_json(folder / "summary.json")["status"] == "ok"
 

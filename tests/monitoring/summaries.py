@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -67,3 +68,27 @@ def parse(text: str) -> dict[str, list[Any]]:
 def value(samples: list[Any], **labels: str) -> float:
     [found] = [s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())]
     return found
+
+
+GOLDEN = Path(__file__).parent / "golden"
+"""Window summaries as the monitoring code wrote them before its typed contract."""
+
+
+def golden(name: str) -> dict[str, Any]:
+    """A recorded window summary: `ok`, `drifted`, `drifted_again`, `few`, `empty`, ..."""
+    return json.loads((GOLDEN / f"{name}.json").read_text())
+
+
+def canonical(value: Any) -> str:
+    """`value` as JSON in its own key order, floats to 9 significant digits (platform noise)."""
+
+    def rounded(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: rounded(v) for key, v in item.items()}
+        if isinstance(item, list):
+            return [rounded(v) for v in item]
+        if isinstance(item, float):
+            return float(f"{item:.9g}")
+        return item
+
+    return json.dumps(rounded(value), indent=1)

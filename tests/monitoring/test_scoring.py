@@ -1,4 +1,4 @@
-"""The window summary: the contract's shape when scored, stale (and why) when not."""
+"""Scoring a window: the contract's shape when scored, stale (and why) when not, as before."""
 
 from __future__ import annotations
 
@@ -11,9 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.scoring import summarize_window
-from tests.conftest import ROOT
-from tests.monitoring.factories import empty_log, log_rows, reference
+from monitoring import scoring
+from monitoring.scoring import (
+    ReferenceUnavailable,
+    drift_schema,
+    score_window,
+    serving_version,
+    summarize_window,
+)
+from monitoring.window import WindowProblem
+from tests.conftest import ROOT, tiny_deliveries
+from tests.monitoring.factories import empty_log, log_rows, reference, shifted
+from tests.monitoring.summaries import canonical, golden
 
 START, END = datetime(2026, 11, 25, 21, 15, tzinfo=UTC), datetime(2026, 11, 25, 22, 15, tzinfo=UTC)
 STALE_ABSENT = ("drift", "prediction_drift", "variants")
@@ -135,3 +144,81 @@ def test_a_window_that_cannot_be_scored_is_stale_and_says_why(
     assert summary["window"]["labelled"] == int(log["outcome"].notna().sum())
     assert summary["retrain"] == {"fire": False, "reason": f"window not scored: {problem}"}
     plain_json(summary)
+
+
+# ------------------------------------------------------- the flow's one call
+
+
+def ok_rows(schema) -> pd.DataFrame:
+    """1,200 champion rows (v3, a third labelled) and 300 challenger rows (v4)."""
+    raw = tiny_deliveries(n=1500, seed=1)
+    champion = log_rows(raw.iloc[:1200], schema, labelled_every=3)
+    challenger = log_rows(raw.iloc[1200:], schema, variant="challenger", model_version="4")
+    return pd.concat([champion, challenger], ignore_index=True)
+
+
+WINDOWS = {
+    "drifted_again": (
+        lambda schema: log_rows(shifted(tiny_deliveries(n=1500, seed=2)), schema, labelled_every=2),
+        ["drifted"],
+    ),
+    "ok": (ok_rows, ["drifted", "drifted_again"]),
+    "few": (lambda schema: ok_rows(schema).iloc[:50], ["drifted", "drifted_again", "ok"]),
+    "empty": (lambda schema: empty_log(), ["drifted", "drifted_again", "ok", "few"]),
+    "no_reference": (ok_rows, []),
+    "window_problem": (ok_rows, []),
+}
+"""Recorded window -> its log rows and the recorded windows before it (tests/monitoring/golden)."""
+
+
+def score_as_recorded(name: str, schema, config, monkeypatch) -> scoring.ScoredWindow:
+    """Score the window the way it was recorded, with its run id and finish time."""
+    rows, earlier = WINDOWS[name]
+    expected = golden(name)
+    ref = reference(tiny_deliveries(n=1500, seed=0), schema)
+
+    def load_reference(version: str) -> pd.DataFrame:
+        if name == "no_reference":
+            raise ReferenceUnavailable(f"parcel-delay v{version}: no drift reference")
+        return ref
+
+    if name == "window_problem":
+
+        def unreadable(*args, **kwargs):
+            raise WindowProblem(["1 rows have no readable 'pickup_time'", "x"])
+
+        monkeypatch.setattr(scoring, "summarize_window", unreadable)
+    history = [golden(n) for n in earlier]
+    return score_window(
+        rows(schema), load_reference, config, history, START, END, run_id=expected["run_id"]
+    )
+
+
+@pytest.mark.parametrize("name", list(WINDOWS))
+def test_the_summary_is_what_the_flow_wrote_before(name, schema, config, monkeypatch):
+    scored = score_as_recorded(name, schema, config, monkeypatch)
+    summary = {**scored.summary, "finished_at": golden(name)["finished_at"]}
+    assert canonical(summary) == canonical(golden(name))
+    assert (scored.snapshot is None) == (summary["status"] == "stale")
+
+
+def test_serving_version_is_the_champions_most_common():
+    rows = pd.DataFrame(
+        {
+            "variant": ["champion", "champion", "champion", "challenger", "challenger"],
+            "model_version": ["2", "3", "3", "4", "4"],
+        }
+    )
+    assert serving_version(rows) == "3"
+    assert serving_version(rows[rows["variant"] == "challenger"]) is None
+    assert serving_version(empty_log()) is None
+
+
+def test_drift_schema_leaves_out_the_ignored_features(schema):
+    compared = drift_schema(schema, ["pickup_hour", "weather", "distance_km"])
+    assert set(schema.feature_names) - set(compared.feature_names) == {
+        "pickup_hour",
+        "weather",
+        "distance_km",
+    }
+    assert compared.time_column == schema.time_column
