@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task
 
 from flows.paths import HISTORY_FILE, METRICS_DIR, REFERENCES_DIR, WINDOWS_DIR
 from monitoring.history import append_history, read_history
+from monitoring.summary import WindowSummary
 from pipelines import io
 from pipelines.config import Config, Runtime, load
 from pipelines.mapping import engine_mapper
@@ -41,7 +42,7 @@ RETRAIN_EVENT = "mlops.retrain.requested"
 class MonitoringOutcome:
     """What a monitoring run found and did."""
 
-    summary: dict[str, Any]
+    summary: WindowSummary
     report_dir: Path
     retrain_requested: bool
     labelled_rows_exported: int
@@ -102,7 +103,7 @@ def export_labelled(root: Path, config: Config, schema: Schema, url: str) -> int
     return len(frame)
 
 
-def request_retraining(summary: dict[str, Any], model_name: str) -> None:
+def request_retraining(summary: WindowSummary, model_name: str) -> None:
     """Emit the Prefect event the `retrain` deployment's trigger listens for."""
     from prefect.events import emit_event
 
@@ -110,9 +111,9 @@ def request_retraining(summary: dict[str, Any], model_name: str) -> None:
         event=RETRAIN_EVENT,
         resource={"prefect.resource.id": f"mlops.model.{model_name}", "mlops.model": model_name},
         payload={
-            "reason": summary["retrain"]["reason"],
-            "model_version": summary.get("model_version"),
-            "window_run_id": summary["run_id"],
+            "reason": summary.retrain.reason,
+            "model_version": summary.model_version,
+            "window_run_id": summary.run_id,
         },
     )
 
@@ -147,20 +148,20 @@ def score_window(root: Path, start: datetime, end: datetime) -> ScoredWindow:
 
 
 @task
-def save_window(root: Path, summary: dict[str, Any], snapshot: Any) -> Path:
+def save_window(root: Path, summary: WindowSummary, snapshot: Any) -> Path:
     """The window's own directory: summary.json and, when scored, drift.html; then the history."""
-    folder = root / WINDOWS_DIR / summary["run_id"]
+    folder = root / WINDOWS_DIR / summary.run_id
     if snapshot is not None:
         from monitoring.drift import save_report
 
         save_report(snapshot, folder / "drift.html")
-    io.write_json(folder / "summary.json", summary)
+    io.write_json(folder / "summary.json", summary.to_json())
     append_history(root / HISTORY_FILE, summary)
     return folder
 
 
 @task
-def export_metrics(root: Path, summary: dict[str, Any]) -> list[str]:
+def export_metrics(root: Path, summary: WindowSummary) -> list[str]:
     """Replace the exported figures (a stale window only updates the status)."""
     from monitoring.metrics import export_summary
 
@@ -189,7 +190,7 @@ def monitoring_flow(
         summary, snapshot = score_window(path, stop - timedelta(minutes=minutes), stop)
         folder = save_window(path, summary, snapshot)
         export_metrics(path, summary)
-        fire = bool(summary.get("retrain", {}).get("fire")) and request_retrain
+        fire = summary.retrain.fire and request_retrain
         exported = 0
         if fire:
             exported = export_labelled(path, config, build_schema(config), log_url(path, runtime))
@@ -201,35 +202,34 @@ def monitoring_flow(
         export_flow_run("monitoring", state, time.time() - started, time.time(), path / METRICS_DIR)
 
 
-def format_summary(summary: dict[str, Any], exported: int = 0) -> str:
+def format_summary(summary: WindowSummary, exported: int = 0) -> str:
     """What `mlops monitor` prints about a window."""
-    w = summary["window"]
+    w = summary.window
     lines = [
-        f"window {w['start'][:19]} .. {w['end'][:19]}: {w['rows']} predictions, "
-        f"{w['labelled']} labelled, model v{summary.get('model_version')}: {summary['status']}"
+        f"window {w.start.isoformat()[:19]} .. {w.end.isoformat()[:19]}: {w.rows} predictions, "
+        f"{w.labelled} labelled, model v{summary.model_version}: {summary.status}"
     ]
-    lines += [f"  problem: {p}" for p in summary.get("problems", [])]
-    drift = summary.get("drift")
+    lines += [f"  problem: {p}" for p in summary.problems]
+    drift = summary.drift
     if drift:
-        drifted = [f for f, d in drift["features"].items() if d["drifted"]]
+        drifted = [f for f, d in drift.features.items() if d.drifted]
         lines.append(
-            f"  drift: {drift['drifted']} of {len(drift['features'])} features "
-            f"(share {drift['share']:.2f}, threshold {drift['threshold_share']:.2f})"
+            f"  drift: {drift.drifted} of {len(drift.features)} features "
+            f"(share {drift.share:.2f}, threshold {drift.threshold_share:.2f})"
             + (f": {', '.join(drifted)}" if drifted else "")
         )
-    pred = summary.get("prediction_drift")
+    pred = summary.prediction_drift
     if pred:
-        lines.append(f"  prediction drift: {pred['method']} {pred['score']:.3f}")
-    for variant, q in (summary.get("variants") or {}).items():
-        recall = "n/a" if q.get("recall") is None else f"{q['recall']:.3f}"
-        precision = "n/a" if q.get("precision") is None else f"{q['precision']:.3f}"
+        lines.append(f"  prediction drift: {pred.method} {pred.score:.3f}")
+    for variant, q in (summary.variants or {}).items():
+        recall = "n/a" if q.recall is None else f"{q.recall:.3f}"
+        precision = "n/a" if q.precision is None else f"{q.precision:.3f}"
         lines.append(
-            f"  {variant} v{q['model_version']}: {q['rows']} rows, {q['labelled']} labelled, "
+            f"  {variant} v{q.model_version}: {q.rows} rows, {q.labelled} labelled, "
             f"live recall {recall}, precision {precision}"
         )
-    retrain = summary.get("retrain", {})
-    verdict = "RETRAIN requested" if retrain.get("fire") else "no retraining"
-    lines.append(f"  {verdict}: {retrain.get('reason', '')}")
+    verdict = "RETRAIN requested" if summary.retrain.fire else "no retraining"
+    lines.append(f"  {verdict}: {summary.retrain.reason}")
     if exported:
         lines.append(f"  exported {exported} labelled production rows for training")
     return "\n".join(lines)

@@ -50,6 +50,8 @@ from pipelines.config import Release, Runtime, load
 if TYPE_CHECKING:
     import pandas as pd
 
+    from monitoring.online import ABVerdict, ShadowReport
+
 CHANGED_BY = "release-flow"
 ACTIVE_STAGES = ("shadow", "ab")
 FINAL_STAGES = ("promoted", "rejected", "timed_out", "failed", "rolled_back")
@@ -186,7 +188,7 @@ class _Release:
 
     # ----------------------------------------------------------------- stages
 
-    def shadow(self, threshold: float) -> dict[str, Any] | None:
+    def shadow(self, threshold: float) -> ShadowReport | None:
         """Run the shadow stage; the report when the challenger passed, None when rejected."""
         from monitoring.online import shadow_report  # scipy: seconds to import
 
@@ -203,42 +205,42 @@ class _Release:
             frame = self.read_log(since)
             rows = frame[frame["mode"] == "shadow"] if len(frame) else frame
             report = shadow_report(rows, threshold, chal)
-            self.save(shadow=report)
-            errors_known = report["requests"] >= cfg.shadow_requests
-            if report["scored"] >= cfg.shadow_requests or (
-                errors_known and (report["error_rate"] or 0) > cfg.max_shadow_error_rate
+            self.save(shadow=report.to_json())
+            errors_known = report.requests >= cfg.shadow_requests
+            if report.scored >= cfg.shadow_requests or (
+                errors_known and (report.error_rate or 0) > cfg.max_shadow_error_rate
             ):
                 break
             self.progress(
-                f"shadow: {report['scored']}/{cfg.shadow_requests} scored, "
-                f"{report['errors']} errors, {report['shed']} shed"
+                f"shadow: {report.scored}/{cfg.shadow_requests} scored, "
+                f"{report.errors} errors, {report.shed} shed"
             )
             self.wait()
         problems = []
-        if (report["error_rate"] or 0) > cfg.max_shadow_error_rate:
+        if (report.error_rate or 0) > cfg.max_shadow_error_rate:
             problems.append(
-                f"shadow errors {report['errors']}/{report['requests']} "
-                f"({report['error_rate']:.1%}) above {cfg.max_shadow_error_rate:.0%}"
+                f"shadow errors {report.errors}/{report.requests} "
+                f"({report.error_rate:.1%}) above {cfg.max_shadow_error_rate:.0%}"
             )
-        agreement = report["agreement"]
+        agreement = report.agreement
         if agreement is None or agreement < cfg.min_agreement:
             shown = "n/a" if agreement is None else f"{agreement:.1%}"
             problems.append(f"agreement {shown} below {cfg.min_agreement:.0%}")
         if problems:
-            reason = f"rejected in shadow: {'; '.join(problems)} (on {report['requests']} requests)"
+            reason = f"rejected in shadow: {'; '.join(problems)} (on {report.requests} requests)"
             self.champion_only(f"release v{chal}: {reason}")
             self.save("rejected", reason)
             return None
         return report
 
-    def ab(self, shadow: dict[str, Any]) -> dict[str, Any]:
+    def ab(self, shadow: ShadowReport) -> ABVerdict:
         """Run the A/B stage until the test decides; its last result."""
         from monitoring.online import WAIT, ab_test
 
         cfg, s = self.cfg, self.state
         since = self.switch(
-            f"release v{s['challenger']}: shadow passed (agreement {shadow['agreement']:.1%} on "
-            f"{shadow['scored']} requests, {shadow['errors']} errors); A/B at "
+            f"release v{s['challenger']}: shadow passed (agreement {shadow.agreement:.1%} on "
+            f"{shadow.scored} requests, {shadow.errors} errors); A/B at "
             f"{cfg.ab_weight:.0%} until the live-recall test decides (alpha {cfg.alpha:g}, "
             f"margin {cfg.margin:g}, {cfg.min_labelled} labelled rows per variant and look)",
             mode="ab",
@@ -258,10 +260,10 @@ class _Release:
                 champion_version=s["champion"],
                 challenger_version=s["challenger"],
             )
-            self.save(ab=result)
-            if result["decision"] != WAIT:
+            self.save(ab=result.to_json())
+            if result.decision != WAIT:
                 return result
-            self.progress(f"A/B: {result['reason']}")
+            self.progress(f"A/B: {result.reason}")
             self.wait()
 
 
@@ -375,17 +377,17 @@ def run_release(
     return run.state
 
 
-def _finish(run: _Release, result: dict[str, Any], registry: RegistryOps) -> None:
+def _finish(run: _Release, result: ABVerdict, registry: RegistryOps) -> None:
     """Promote or reject after the A/B test's verdict."""
     from monitoring.online import PROMOTE
 
     champion, challenger = run.state["champion"], run.state["challenger"]
-    if result["decision"] != PROMOTE:
-        reason = f"rejected in A/B: {result['reason']}"
+    if result.decision != PROMOTE:
+        reason = f"rejected in A/B: {result.reason}"
         run.champion_only(f"release v{challenger}: {reason}")
         run.save("rejected", reason)
         return
-    reason = f"promoted: {result['reason']}"
+    reason = f"promoted: {result.reason}"
     run.switch(
         f"release v{challenger}: {reason}",
         mode="champion",

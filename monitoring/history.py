@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
+
+from monitoring.summary import WindowSummary
 
 DEFAULT_LIMIT = 50
 """Summaries `read_history` returns by default: far more than the policy looks back."""
@@ -24,16 +25,17 @@ def lock_path(path: Path) -> Path:
     return path.with_suffix(".lock")
 
 
-def read_history(path: Path, limit: int = DEFAULT_LIMIT) -> list[dict[str, Any]]:
+def read_history(path: Path, limit: int = DEFAULT_LIMIT) -> list[WindowSummary]:
     """The latest `limit` window summaries of the history file, oldest first ([] without one)."""
     if not path.is_file():
         return []
     lines = path.read_text().splitlines()[-limit:]
-    return [json.loads(line) for line in lines if line.strip()]
+    return [WindowSummary.from_json(json.loads(line)) for line in lines if line.strip()]
 
 
-def append_history(path: Path, summary: dict[str, Any]) -> None:
+def append_history(path: Path, summary: WindowSummary) -> None:
     """Add a window summary to the history file; concurrent runs take turns (file lock)."""
+    line = json.dumps(summary.to_json(), sort_keys=True, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(lock_path(path)), path.open("a") as handle:
-        handle.write(json.dumps(summary, sort_keys=True, default=str) + "\n")
+        handle.write(line + "\n")

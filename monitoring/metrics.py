@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+
+from monitoring.summary import DatasetDrift, SegmentDrift, VariantQuality, WindowSummary
 
 PUSHGATEWAY_ENV = "MLOPS_PUSHGATEWAY_URL"
 JOB_WINDOW = "monitoring"
@@ -42,19 +42,64 @@ _JOB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 # ------------------------------------------------------------------ registries
 
+_VERSION = ("model_version",)
+_VARIANT = ("model_version", "variant")
+_SEGMENT = ("model_version", "segment_column", "segment")
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mlops_monitoring_stale": ("1 when the last window could not be scored", ()),
+    "mlops_monitoring_last_run_timestamp_seconds": (
+        "End of the last monitoring run (any outcome)",
+        (),
+    ),
+    "mlops_monitoring_last_success_timestamp_seconds": (
+        "End of the last run that scored a window",
+        (),
+    ),
+    "mlops_monitoring_window_rows": ("Predictions in the last scored window", _VERSION),
+    "mlops_drift_share": ("Share of features drifted (0-1)", _VERSION),
+    "mlops_dataset_drift": ("1 when the drifted share reaches the threshold", _VERSION),
+    "mlops_feature_drift_score": ("The feature's drift score", (*_VERSION, "feature", "method")),
+    "mlops_feature_drifted": ("1 when that feature drifted", (*_VERSION, "feature")),
+    "mlops_segment_drift_share": ("Share of features drifted in the segment", _SEGMENT),
+    "mlops_segment_dataset_drift": (
+        "1 when the segment's drifted share reaches the threshold",
+        _SEGMENT,
+    ),
+    "mlops_prediction_drift_score": ("Drift of the served probability", (*_VERSION, "method")),
+    "mlops_monitoring_labelled_rows": (
+        "Predictions with an outcome in the last scored window",
+        _VARIANT,
+    ),
+    "mlops_live_recall": ("Recall on labelled rows of the window", _VARIANT),
+    "mlops_live_precision": ("Precision on labelled rows of the window", _VARIANT),
+    "mlops_live_positive_rate": ("Share of labelled rows that were delayed", _VARIANT),
+    "mlops_live_calibration_error": ("Expected calibration error", _VARIANT),
+    "mlops_calibration_observed_rate": (
+        "Observed delay rate per probability bin",
+        (*_VARIANT, "bin"),
+    ),
+    "mlops_calibration_predicted_mean": (
+        "Mean predicted probability per probability bin",
+        (*_VARIANT, "bin"),
+    ),
+    "mlops_retrain_requested": ("1 when the last window asked for retraining", ()),
+    "mlops_retrain_last_requested_timestamp_seconds": ("When retraining was last asked for", ()),
+    "mlops_flow_last_run_timestamp_seconds": ("End of each flow's last run", ("flow", "state")),
+    "mlops_flow_run_duration_seconds": ("Wall time of the flow's last run", ("flow",)),
+}
+"""Every exported metric: its HELP text and label names (the contract's table)."""
 
-def _timestamp(value: Any) -> float | None:
-    """Seconds since the epoch from an ISO-8601 string, a datetime or a number."""
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return datetime.fromisoformat(str(value)).timestamp()
+_QUALITY = {
+    "labelled": "mlops_monitoring_labelled_rows",
+    "recall": "mlops_live_recall",
+    "precision": "mlops_live_precision",
+    "positive_rate": "mlops_live_positive_rate",
+    "calibration_error": "mlops_live_calibration_error",
+}
+"""`VariantQuality` field -> the gauge exporting it per variant."""
 
 
-def _number(value: Any) -> float | None:
+def _number(value: float | None) -> float | None:
     """A finite gauge value, or None for a missing figure (null is not 0)."""
     if value is None:
         return None
@@ -62,31 +107,25 @@ def _number(value: Any) -> float | None:
     return None if number != number else number  # NaN means unknown too
 
 
-def _gauge(registry: CollectorRegistry, name: str, doc: str, labels: Iterable[str] = ()) -> Gauge:
+def _gauge(registry: CollectorRegistry, name: str) -> Gauge:
+    doc, labels = METRICS[name]
     return Gauge(name, doc, list(labels), registry=registry)
 
 
-def status_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> None:
+def status_metrics(summary: WindowSummary, registry: CollectorRegistry) -> None:
     """Fill `registry` with what every run exports: the stale flag and the last run time.
 
     Args:
         summary: A window summary (docs/monitoring-contract.md).
         registry: A registry without these metrics yet.
     """
-    stale = summary.get("status") != "ok"
-    _gauge(registry, "mlops_monitoring_stale", "1 when the last window could not be scored").set(
-        1 if stale else 0
+    _gauge(registry, "mlops_monitoring_stale").set(0 if summary.is_scored else 1)
+    _gauge(registry, "mlops_monitoring_last_run_timestamp_seconds").set(
+        summary.finished_at.timestamp()
     )
-    finished = _timestamp(summary.get("finished_at"))
-    if finished is not None:
-        _gauge(
-            registry,
-            "mlops_monitoring_last_run_timestamp_seconds",
-            "End of the last monitoring run (any outcome)",
-        ).set(finished)
 
 
-def window_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> None:
+def window_metrics(summary: WindowSummary, registry: CollectorRegistry) -> None:
     """Fill `registry` with the figures of a scored window (nothing for a stale one).
 
     A figure that is null in the summary (e.g. recall without labelled rows) is
@@ -96,179 +135,82 @@ def window_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> N
         summary: A window summary (docs/monitoring-contract.md).
         registry: A registry without these metrics yet.
     """
-    if summary.get("status") != "ok":
+    if not summary.is_scored:
         return
-    version = str(summary.get("model_version") or "")
-    window = summary.get("window") or {}
-    finished = _timestamp(summary.get("finished_at"))
-    if finished is not None:
-        _gauge(
-            registry,
-            "mlops_monitoring_last_success_timestamp_seconds",
-            "End of the last run that scored a window",
-        ).set(finished)
-    if (rows := _number(window.get("rows"))) is not None:
-        _gauge(
-            registry,
-            "mlops_monitoring_window_rows",
-            "Predictions in the last scored window",
-            ["model_version"],
-        ).labels(version).set(rows)
+    version = str(summary.model_version or "")
+    _gauge(registry, "mlops_monitoring_last_success_timestamp_seconds").set(
+        summary.finished_at.timestamp()
+    )
+    _gauge(registry, "mlops_monitoring_window_rows").labels(version).set(summary.window.rows)
+    if summary.drift is not None:
+        _drift_metrics(summary.drift, version, registry)
+    if summary.segment_drift is not None and summary.segment_drift.segments:
+        _segment_metrics(summary.segment_drift, version, registry)
+    prediction = summary.prediction_drift
+    if prediction is not None and (value := _number(prediction.score)) is not None:
+        gauge = _gauge(registry, "mlops_prediction_drift_score")
+        gauge.labels(version, prediction.method).set(value)
+    if summary.variants:
+        _variant_metrics(summary.variants, version, registry)
+    _gauge(registry, "mlops_retrain_requested").set(1 if summary.retrain.fire else 0)
 
-    drift = summary.get("drift") or {}
-    if drift:
-        if (share := _number(drift.get("share"))) is not None:
-            _gauge(
-                registry,
-                "mlops_drift_share",
-                "Share of features drifted (0-1)",
-                ["model_version"],
-            ).labels(version).set(share)
-        if drift.get("dataset_drift") is not None:
-            _gauge(
-                registry,
-                "mlops_dataset_drift",
-                "1 when the drifted share reaches the threshold",
-                ["model_version"],
-            ).labels(version).set(1 if drift["dataset_drift"] else 0)
-        features: Mapping[str, Mapping[str, Any]] = drift.get("features") or {}
-        if features:
-            score = _gauge(
-                registry,
-                "mlops_feature_drift_score",
-                "The feature's drift score",
-                ["model_version", "feature", "method"],
-            )
-            drifted = _gauge(
-                registry,
-                "mlops_feature_drifted",
-                "1 when that feature drifted",
-                ["model_version", "feature"],
-            )
-            for feature, result in sorted(features.items()):
-                if (value := _number(result.get("score"))) is not None:
-                    score.labels(version, feature, str(result.get("method") or "")).set(value)
-                if result.get("drifted") is not None:
-                    drifted.labels(version, feature).set(1 if result["drifted"] else 0)
 
-    segmented = summary.get("segment_drift") or {}
-    segments: Mapping[str, Mapping[str, Any]] = segmented.get("segments") or {}
-    if segments:
-        column = str(segmented.get("column") or "")
-        labels = ["model_version", "segment_column", "segment"]
-        share_gauge = _gauge(
-            registry,
-            "mlops_segment_drift_share",
-            "Share of features drifted in the segment",
-            labels,
-        )
-        drifted_gauge = _gauge(
-            registry,
-            "mlops_segment_dataset_drift",
-            "1 when the segment's drifted share reaches the threshold",
-            labels,
-        )
-        for segment, result in sorted(segments.items()):
-            if (share := _number(result.get("share"))) is not None:
-                share_gauge.labels(version, column, segment).set(share)
-            if result.get("dataset_drift") is not None:
-                drifted_gauge.labels(version, column, segment).set(
-                    1 if result["dataset_drift"] else 0
-                )
+def _drift_metrics(drift: DatasetDrift, version: str, registry: CollectorRegistry) -> None:
+    if (share := _number(drift.share)) is not None:
+        _gauge(registry, "mlops_drift_share").labels(version).set(share)
+    _gauge(registry, "mlops_dataset_drift").labels(version).set(1 if drift.dataset_drift else 0)
+    if not drift.features:
+        return
+    score = _gauge(registry, "mlops_feature_drift_score")
+    drifted = _gauge(registry, "mlops_feature_drifted")
+    for feature, result in sorted(drift.features.items()):
+        if (value := _number(result.score)) is not None:
+            score.labels(version, feature, result.method).set(value)
+        drifted.labels(version, feature).set(1 if result.drifted else 0)
 
-    prediction = summary.get("prediction_drift") or {}
-    if (value := _number(prediction.get("score"))) is not None:
-        _gauge(
-            registry,
-            "mlops_prediction_drift_score",
-            "Drift of the served probability",
-            ["model_version", "method"],
-        ).labels(version, str(prediction.get("method") or "")).set(value)
 
-    variants: Mapping[str, Mapping[str, Any]] = summary.get("variants") or {}
-    if variants:
-        _variant_metrics(variants, version, registry)
-
-    retrain = summary.get("retrain") or {}
-    if retrain.get("fire") is not None:
-        _gauge(
-            registry,
-            "mlops_retrain_requested",
-            "1 when the last window asked for retraining",
-        ).set(1 if retrain["fire"] else 0)
+def _segment_metrics(segmented: SegmentDrift, version: str, registry: CollectorRegistry) -> None:
+    share = _gauge(registry, "mlops_segment_drift_share")
+    drifted = _gauge(registry, "mlops_segment_dataset_drift")
+    for segment, result in sorted(segmented.segments.items()):
+        labels = (version, segmented.column, segment)
+        if (value := _number(result.share)) is not None:
+            share.labels(*labels).set(value)
+        drifted.labels(*labels).set(1 if result.dataset_drift else 0)
 
 
 def _variant_metrics(
-    variants: Mapping[str, Mapping[str, Any]], default_version: str, registry: CollectorRegistry
+    variants: Mapping[str, VariantQuality], default_version: str, registry: CollectorRegistry
 ) -> None:
-    labels = ["model_version", "variant"]
-    per_variant = {
-        "labelled": _gauge(
-            registry,
-            "mlops_monitoring_labelled_rows",
-            "Predictions with an outcome in the last scored window",
-            labels,
-        ),
-        "recall": _gauge(
-            registry, "mlops_live_recall", "Recall on labelled rows of the window", labels
-        ),
-        "precision": _gauge(
-            registry, "mlops_live_precision", "Precision on labelled rows of the window", labels
-        ),
-        "positive_rate": _gauge(
-            registry,
-            "mlops_live_positive_rate",
-            "Share of labelled rows that were delayed",
-            labels,
-        ),
-        "calibration_error": _gauge(
-            registry, "mlops_live_calibration_error", "Expected calibration error", labels
-        ),
-    }
-    observed = _gauge(
-        registry,
-        "mlops_calibration_observed_rate",
-        "Observed delay rate per probability bin",
-        [*labels, "bin"],
-    )
-    predicted = _gauge(
-        registry,
-        "mlops_calibration_predicted_mean",
-        "Mean predicted probability per probability bin",
-        [*labels, "bin"],
-    )
-    for variant, figures in sorted(variants.items()):
-        version = str(figures.get("model_version") or default_version)
-        for key, gauge in per_variant.items():
-            if (value := _number(figures.get(key))) is not None:
+    per_variant = {field: _gauge(registry, name) for field, name in _QUALITY.items()}
+    observed = _gauge(registry, "mlops_calibration_observed_rate")
+    predicted = _gauge(registry, "mlops_calibration_predicted_mean")
+    for variant, quality in sorted(variants.items()):
+        version = str(quality.model_version or default_version)
+        for field, gauge in per_variant.items():
+            if (value := _number(getattr(quality, field))) is not None:
                 gauge.labels(version, variant).set(value)
-        for entry in figures.get("calibration") or []:
-            bin_ = str(entry.get("bin"))
-            if (rate := _number(entry.get("observed_rate"))) is not None:
-                observed.labels(version, variant, bin_).set(rate)
-            if (mean := _number(entry.get("mean_predicted"))) is not None:
-                predicted.labels(version, variant, bin_).set(mean)
+        for entry in quality.calibration:
+            if (rate := _number(entry.observed_rate)) is not None:
+                observed.labels(version, variant, entry.bin).set(rate)
+            if (mean := _number(entry.mean_predicted)) is not None:
+                predicted.labels(version, variant, entry.bin).set(mean)
 
 
-def retrain_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> None:
+def retrain_metrics(summary: WindowSummary, registry: CollectorRegistry) -> None:
     """Fill `registry` with the retraining request time when this scored window asked for one.
 
     Args:
         summary: A window summary (docs/monitoring-contract.md).
         registry: A registry without this metric yet.
     """
-    if summary.get("status") != "ok" or not (summary.get("retrain") or {}).get("fire"):
-        return
-    finished = _timestamp(summary.get("finished_at"))
-    if finished is not None:
-        _gauge(
-            registry,
-            "mlops_retrain_last_requested_timestamp_seconds",
-            "When retraining was last asked for",
-        ).set(finished)
+    if summary.is_scored and summary.retrain.fire:
+        _gauge(registry, "mlops_retrain_last_requested_timestamp_seconds").set(
+            summary.finished_at.timestamp()
+        )
 
 
-def summary_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> None:
+def summary_metrics(summary: WindowSummary, registry: CollectorRegistry) -> None:
     """Fill `registry` with every contract gauge a window summary gives.
 
     A stale summary gives only `mlops_monitoring_stale` (1) and the last run
@@ -284,14 +226,14 @@ def summary_metrics(summary: Mapping[str, Any], registry: CollectorRegistry) -> 
     retrain_metrics(summary, registry)
 
 
-def summary_registries(summary: Mapping[str, Any]) -> dict[str, CollectorRegistry]:
+def summary_registries(summary: WindowSummary) -> dict[str, CollectorRegistry]:
     """The summary's metrics by job: status always; window and retrain only when they apply."""
     jobs = {JOB_STATUS: CollectorRegistry()}
     status_metrics(summary, jobs[JOB_STATUS])
-    if summary.get("status") == "ok":
+    if summary.is_scored:
         jobs[JOB_WINDOW] = CollectorRegistry()
         window_metrics(summary, jobs[JOB_WINDOW])
-        if (summary.get("retrain") or {}).get("fire"):
+        if summary.retrain.fire:
             jobs[JOB_RETRAIN] = CollectorRegistry()
             retrain_metrics(summary, jobs[JOB_RETRAIN])
     return jobs
@@ -309,15 +251,8 @@ def flow_run_metrics(
         finished_at: End of the run, seconds since the epoch.
         registry: A registry without these metrics yet.
     """
-    _gauge(
-        registry,
-        "mlops_flow_last_run_timestamp_seconds",
-        "End of each flow's last run",
-        ["flow", "state"],
-    ).labels(flow, state).set(finished_at)
-    _gauge(
-        registry, "mlops_flow_run_duration_seconds", "Wall time of the flow's last run", ["flow"]
-    ).labels(flow).set(seconds)
+    _gauge(registry, "mlops_flow_last_run_timestamp_seconds").labels(flow, state).set(finished_at)
+    _gauge(registry, "mlops_flow_run_duration_seconds").labels(flow).set(seconds)
 
 
 # ------------------------------------------------------------------ publishing
@@ -386,7 +321,7 @@ def publish(
 
 
 def export_summary(
-    summary: Mapping[str, Any], directory: Path | None = None, gateway_url: str | None = None
+    summary: WindowSummary, directory: Path | None = None, gateway_url: str | None = None
 ) -> list[str]:
     """Publish a window summary as its jobs; a stale one touches only `monitoring_status`.
 

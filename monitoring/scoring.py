@@ -22,24 +22,30 @@ from monitoring.drift import evidently_drift
 from monitoring.quality import variant_quality
 from monitoring.retrain_policy import decide
 from monitoring.segments import segment_drift
+from monitoring.summary import OK, STALE, RetrainVerdict, SegmentDrift, WindowSpan, WindowSummary
 from monitoring.window import WindowProblem, current_frame, window_problems
-from pipelines.config import Config, Project
+from pipelines.config import Config, Monitoring, Project
 from pipelines.mapping import Mapper, local_map
 from pipelines.schema import Schema, build_schema
-
-ReferenceLoader = Callable[[str], pd.DataFrame]
-"""The drift reference of a model version; raises `ReferenceUnavailable` when it has none."""
 
 
 class ReferenceUnavailable(LookupError):
     """The serving model version has no drift reference; the message says why."""
 
 
+ReferenceLoader = Callable[[str], pd.DataFrame]
+"""The drift reference of a model version; raises `ReferenceUnavailable` when it has none."""
+
+
 class ScoredWindow(NamedTuple):
     """A window's summary and, when it was scored, its Evidently snapshot (for drift.html)."""
 
-    summary: dict[str, Any]
+    summary: WindowSummary
     snapshot: Any | None
+
+
+_UNDECIDED = RetrainVerdict(False, "not decided yet")
+"""A scored window's verdict until the retraining policy has read the window."""
 
 
 def new_run_id(end: datetime) -> str:
@@ -66,41 +72,17 @@ def drift_schema(schema: Schema, ignore: Sequence[str]) -> Schema:
     )
 
 
-def labelled_count(rows: pd.DataFrame) -> int:
-    """Predictions of the window with an outcome."""
-    return int(rows["outcome"].notna().sum()) if "outcome" in rows.columns else 0
-
-
-def stale_summary(
-    run_id: str,
-    start: datetime,
-    end: datetime,
-    model_version: str | None,
-    rows: pd.DataFrame,
-    problems: list[str],
-) -> dict[str, Any]:
-    """The summary of a window that could not be scored: counts, problems, no figures."""
-    return {
-        "run_id": run_id,
-        "finished_at": datetime.now(UTC).isoformat(),
-        "window": {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "rows": len(rows),
-            "labelled": labelled_count(rows),
-        },
-        "model_version": model_version,
-        "status": "stale",
-        "problems": problems,
-        "retrain": {"fire": False, "reason": "window not scored: " + "; ".join(problems)},
-    }
+def window_span(rows: pd.DataFrame, start: datetime, end: datetime) -> WindowSpan:
+    """The window's time range and counts: its predictions, and those with an outcome."""
+    labelled = int(rows["outcome"].notna().sum()) if "outcome" in rows.columns else 0
+    return WindowSpan(start=start, end=end, rows=len(rows), labelled=labelled)
 
 
 def score_window(
     rows: pd.DataFrame,
     load_reference: ReferenceLoader,
     config: Config,
-    history: Sequence[dict[str, Any]],
+    history: Sequence[WindowSummary],
     start: datetime,
     end: datetime,
     run_id: str | None = None,
@@ -146,11 +128,12 @@ def score_window(
             run_segments=run_segments,
         )
     except WindowProblem as exc:  # a window that cannot be scored is reported, not raised
-        summary, snapshot = stale_summary(run_id, start, end, version, rows, [str(exc)]), None
-    if problems and summary.get("status") == "ok":
-        summary = {**summary, "status": "stale", "problems": problems}
+        span = window_span(rows, start, end)
+        summary, snapshot = WindowSummary.stale(run_id, span, version, [str(exc)]), None
+    if problems and summary.is_scored:
+        summary = replace(summary, status=STALE, problems=problems)
     elif problems:
-        summary = {**summary, "problems": [*summary.get("problems", []), *problems]}
+        summary = replace(summary, problems=[*summary.problems, *problems])
     return ScoredWindow(summary, snapshot)
 
 
@@ -162,11 +145,11 @@ def summarize_window(
     start: datetime,
     end: datetime,
     model_version: str | None,
-    history: Sequence[dict[str, Any]],
+    history: Sequence[WindowSummary],
     run_id: str,
     seed: int = 0,
     run_segments: Mapper = local_map,
-) -> tuple[dict[str, Any], Any | None]:
+) -> tuple[WindowSummary, Any | None]:
     """The window's summary and, when it was scored, its Evidently snapshot.
 
     Args:
@@ -184,31 +167,19 @@ def summarize_window(
         run_segments: The mapper the drift tests of `monitoring.segment_by` go through.
 
     Returns:
-        The summary dict (status `ok`, or `stale` with `problems` and no drift or
+        The summary (status `ok`, or `stale` with `problems` and no drift or
         variants) and the Evidently snapshot (None when stale).
     """
     project = config.project if isinstance(config, Config) else config
     settings = project.monitoring
     problems = window_problems(log_rows, reference, schema, settings.min_rows, model_version)
+    span = window_span(log_rows, start, end)
     if problems or reference is None:
-        return stale_summary(run_id, start, end, model_version, log_rows, problems), None
+        return WindowSummary.stale(run_id, span, model_version, problems), None
     try:
         frame = current_frame(log_rows, schema)
     except WindowProblem as exc:
-        return stale_summary(run_id, start, end, model_version, log_rows, exc.problems), None
-    summary: dict[str, Any] = {
-        "run_id": run_id,
-        "finished_at": None,
-        "window": {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "rows": len(log_rows),
-            "labelled": labelled_count(log_rows),
-        },
-        "model_version": model_version,
-        "status": "ok",
-        "problems": [],
-    }
+        return WindowSummary.stale(run_id, span, model_version, exc.problems), None
     drift, snapshot = evidently_drift(
         reference,
         frame,
@@ -218,21 +189,46 @@ def summarize_window(
         seed,
         model_version,
     )
-    summary.update(drift)
-    if settings.segment_by is not None:
-        summary["segment_drift"] = segment_drift(
-            reference,
-            frame,
-            schema,
-            settings.segment_by,
-            settings.drift_share,
-            settings.min_segment_rows,
-            settings.max_report_rows,
-            seed,
-            model_version,
-            run_segments,
-        )
-    summary["variants"] = variant_quality(frame)
-    summary["retrain"] = decide(history, summary, settings, project.acceptance.min_recall)
-    summary["finished_at"] = datetime.now(UTC).isoformat()
-    return summary, snapshot
+    scored = WindowSummary(
+        run_id=run_id,
+        finished_at=datetime.now(UTC),  # replaced below, once the verdict is in
+        window=span,
+        model_version=model_version,
+        status=OK,
+        problems=[],
+        retrain=_UNDECIDED,
+        drift=drift.drift,
+        prediction_drift=drift.prediction_drift,
+        segment_drift=_segments(
+            reference, frame, schema, settings, seed, model_version, run_segments
+        ),
+        variants=variant_quality(frame),
+    )
+    verdict = decide(history, scored, settings, project.acceptance.min_recall)
+    return replace(scored, retrain=verdict, finished_at=datetime.now(UTC)), snapshot
+
+
+def _segments(
+    reference: pd.DataFrame,
+    frame: pd.DataFrame,
+    schema: Schema,
+    settings: Monitoring,
+    seed: int,
+    model_version: str | None,
+    run: Mapper,
+) -> SegmentDrift | None:
+    """Drift per value of `monitoring.segment_by` (None when it is not set)."""
+    if settings.segment_by is None:
+        return None
+    return segment_drift(
+        reference,
+        frame,
+        schema,
+        settings.segment_by,
+        settings.drift_share,
+        settings.min_segment_rows,
+        settings.max_report_rows,
+        seed,
+        model_version,
+        run,
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring.summary import WindowSummary
 from tests.conftest import ROOT
 
 CONTRACT = ROOT / "docs" / "monitoring-contract.md"
@@ -21,7 +22,7 @@ def contract_example() -> dict[str, Any]:
     return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
 
 
-def full_summary(stale: bool = False, **changes: Any) -> dict[str, Any]:
+def full_summary_json(stale: bool = False, **changes: Any) -> dict[str, Any]:
     """The contract example with a challenger, more features and a retraining request."""
     summary = copy.deepcopy(contract_example())
     summary["drift"]["features"].update(
@@ -58,6 +59,11 @@ def full_summary(stale: bool = False, **changes: Any) -> dict[str, Any]:
         summary["retrain"] = {"fire": False, "reason": "stale window"}
     summary.update(changes)
     return summary
+
+
+def full_summary(stale: bool = False, **changes: Any) -> WindowSummary:
+    """`full_summary_json` as the typed summary."""
+    return WindowSummary.from_json(full_summary_json(stale, **changes))
 
 
 def parse(text: str) -> dict[str, list[Any]]:

@@ -19,8 +19,9 @@ from monitoring.metrics import (
     summary_metrics,
     write_metrics,
 )
+from monitoring.summary import WindowSummary
 from tests.conftest import background, free_port, wait_http
-from tests.monitoring.summaries import CONTRACT, full_summary, parse, value
+from tests.monitoring.summaries import CONTRACT, full_summary, full_summary_json, parse, value
 
 
 def contract_metrics() -> dict[str, set[str]]:
@@ -77,10 +78,10 @@ def test_summary_gives_every_contract_name_with_its_labels() -> None:
 
 
 def test_null_figures_are_left_out_not_zero() -> None:
-    summary = full_summary()
+    summary = full_summary_json()
     summary["variants"]["challenger"].update(recall=None, precision=None, calibration_error=None)
     registry = CollectorRegistry()
-    summary_metrics(summary, registry)
+    summary_metrics(WindowSummary.from_json(summary), registry)
     got = parse(generate_latest(registry).decode())
     assert {s.labels["variant"] for s in got["mlops_live_recall"]} == {"champion"}
     assert {s.labels["variant"] for s in got["mlops_live_precision"]} == {"champion"}
@@ -126,10 +127,10 @@ def test_stale_runs_keep_the_last_scored_figures(tmp_path: Path) -> None:
     assert value(got["mlops_retrain_last_requested_timestamp_seconds"]) == 1795644907.0
 
     # the next scored window replaces the figures; a window without a feature drops it
-    later = full_summary(finished_at="2026-11-26T00:15:07+00:00")
+    later = full_summary_json(finished_at="2026-11-26T00:15:07+00:00")
     later["drift"]["features"].pop("depot")
     later["retrain"] = {"fire": False, "reason": "no drift"}
-    export_summary(later, tmp_path, gateway_url="")
+    export_summary(WindowSummary.from_json(later), tmp_path, gateway_url="")
     got = parse(read_directory(tmp_path))
     assert value(got["mlops_monitoring_stale"]) == 0
     assert {s.labels["feature"] for s in got["mlops_feature_drifted"]} == {

@@ -19,6 +19,7 @@ from monitoring.scoring import (
     serving_version,
     summarize_window,
 )
+from monitoring.summary import RetrainVerdict, WindowSpan, WindowSummary
 from monitoring.window import WindowProblem
 from tests.conftest import ROOT, tiny_deliveries
 from tests.monitoring.factories import empty_log, log_rows, reference, shifted
@@ -48,7 +49,11 @@ def plain_json(value: Any) -> None:
 
 
 def summarize(log, ref, schema, config, version="3", history=()):
-    return summarize_window(log, ref, schema, config, START, END, version, list(history), "run-1")
+    """The summary's JSON (the contract's shape) and the snapshot."""
+    summary, snapshot = summarize_window(
+        log, ref, schema, config, START, END, version, list(history), "run-1"
+    )
+    return summary.to_json(), snapshot
 
 
 def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
@@ -57,7 +62,8 @@ def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
     challenger = log_rows(raw.iloc[1200:], schema, variant="challenger", model_version="4")
     log = pd.concat([champion, challenger], ignore_index=True)
     ref = reference(deliveries(n=1500, seed=0), schema)
-    history = [{"run_id": "run-0", "model_version": "3", "status": "ok", "drift": {}}]
+    earlier = WindowSpan(START - (END - START), START, 1500, 0)  # scored, no drift figures
+    history = [WindowSummary("run-0", START, earlier, "3", "ok", [], RetrainVerdict(False, ""))]
 
     summary, snapshot = summarize(log, ref, schema, config.project, history=history)
 
@@ -188,7 +194,7 @@ def score_as_recorded(name: str, schema, config, monkeypatch) -> scoring.ScoredW
             raise WindowProblem(["1 rows have no readable 'pickup_time'", "x"])
 
         monkeypatch.setattr(scoring, "summarize_window", unreadable)
-    history = [golden(n) for n in earlier]
+    history = [WindowSummary.from_json(golden(n)) for n in earlier]
     return score_window(
         rows(schema), load_reference, config, history, START, END, run_id=expected["run_id"]
     )
@@ -197,7 +203,7 @@ def score_as_recorded(name: str, schema, config, monkeypatch) -> scoring.ScoredW
 @pytest.mark.parametrize("name", list(WINDOWS))
 def test_the_summary_is_what_the_flow_wrote_before(name, schema, config, monkeypatch):
     scored = score_as_recorded(name, schema, config, monkeypatch)
-    summary = {**scored.summary, "finished_at": golden(name)["finished_at"]}
+    summary = {**scored.summary.to_json(), "finished_at": golden(name)["finished_at"]}
     assert canonical(summary) == canonical(golden(name))
     assert (scored.snapshot is None) == (summary["status"] == "stale")
 
