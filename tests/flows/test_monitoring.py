@@ -13,10 +13,12 @@ import yaml
 
 from flows import monitoring as mon
 from monitoring.history import read_history
+from monitoring.summary import WindowSummary
 from pipelines import io
 from services.prediction_log import FeedbackRecord, PredictionLog, PredictionRecord
 from tests.conftest import ROOT, tiny_deliveries
 from tests.monitoring.factories import reference, shifted
+from tests.monitoring.summaries import golden
 
 START = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
 
@@ -202,3 +204,26 @@ def test_the_flow_on_dask_tests_segments_in_workers(
     text = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
     labels = 'model_version="3",segment="rural",segment_column="area_type"'
     assert f"mlops_segment_dataset_drift{{{labels}}} 1.0" in text
+
+
+def test_the_printed_summary_reads_as_before() -> None:
+    drifted = WindowSummary.from_json(golden("drifted_again"))
+    assert mon.format_summary(drifted, 12).splitlines() == [
+        "window 2026-11-25T21:15:00 .. 2026-11-25T22:15:00: 1500 predictions, 750 labelled, "
+        "model v3: ok",
+        "  drift: 5 of 12 features (share 0.42, threshold 0.30): distance_km, precip_mm, "
+        "depot_load, weather, carrier",
+        "  prediction drift: Wasserstein distance (normed) 1.645",
+        "  champion v3: 1500 rows, 750 labelled, live recall 0.977, precision 0.578",
+        "  RETRAIN requested: dataset drift in 2 consecutive windows (2 needed); live recall "
+        "0.977 >= 0.800 on 750 labelled rows",
+        "  exported 12 labelled production rows for training",
+    ]
+    stale = WindowSummary.from_json(golden("no_reference"))
+    assert mon.format_summary(stale).splitlines() == [
+        "window 2026-11-25T21:15:00 .. 2026-11-25T22:15:00: 1500 predictions, 700 labelled, "
+        "model v3: stale",
+        "  problem: no drift reference for model version 3",
+        "  problem: parcel-delay v3: no drift reference",
+        "  no retraining: window not scored: no drift reference for model version 3",
+    ]

@@ -1,4 +1,4 @@
-"""Window summaries built from the contract's example (docs/monitoring-contract.md)."""
+"""Window summaries for the tests: the contract's example, and the recorded ones (golden/)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ def value(samples: list[Any], **labels: str) -> float:
 
 
 GOLDEN = Path(__file__).parent / "golden"
-"""Window summaries as the monitoring code wrote them before its typed contract."""
+"""Window summaries as the monitoring flow wrote them before its logic moved to `monitoring`
+and its summary was typed: `drifted` (the rows of `drifted_again`), then the windows of
+test_scoring.WINDOWS in that order, each appended to the history (run ids, finish time fixed)."""
 
 
 def golden(name: str) -> dict[str, Any]:
