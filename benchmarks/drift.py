@@ -30,6 +30,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitoring.drift import compared_frames, evidently_drift, scipy_drift
-from monitoring.summary import summarize_window
+from monitoring.drift import DriftResult, compared_frames, evidently_drift, scipy_drift
+from monitoring.scoring import summarize_window
+from monitoring.summary import OK, RetrainVerdict, WindowSpan, WindowSummary
 from pipelines.config import load
 from pipelines.features import featurize
 from pipelines.generate import generate_deliveries
@@ -106,27 +108,30 @@ def log_rows(raw: pd.DataFrame, schema: Schema, seed: int) -> pd.DataFrame:
     return frame
 
 
-def figures(result: dict[str, Any], seconds: float) -> dict[str, Any]:
-    drift = result["drift"]
+def figures(result: DriftResult, seconds: float) -> dict[str, Any]:
+    drift, prediction = result.drift, result.prediction_drift
+    assert prediction is not None
     return {
         "seconds": seconds,
-        "rows_compared": drift["rows_compared"],
-        "reference_rows": drift["reference_rows"],
-        "share": round(drift["share"], 4),
-        "dataset_drift": drift["dataset_drift"],
-        "drifted": [n for n, f in drift["features"].items() if f["drifted"]],
-        "prediction_drift": round(result["prediction_drift"]["score"], 4),
+        "rows_compared": drift.rows_compared,
+        "reference_rows": drift.reference_rows,
+        "share": round(drift.share, 4),
+        "dataset_drift": drift.dataset_drift,
+        "drifted": [n for n, f in drift.features.items() if f.drifted],
+        "prediction_drift": round(prediction.score, 4),
     }
 
 
-def agreement(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    fa, fb = a["drift"]["features"], b["drift"]["features"]
-    diffs = [abs(fa[n]["score"] - fb[n]["score"]) for n in fa]
-    diffs.append(abs(a["prediction_drift"]["score"] - b["prediction_drift"]["score"]))
+def agreement(a: DriftResult, b: DriftResult) -> dict[str, Any]:
+    fa, fb = a.drift.features, b.drift.features
+    pa, pb = a.prediction_drift, b.prediction_drift
+    assert pa is not None
+    assert pb is not None
+    diffs = [abs(fa[n].score - fb[n].score) for n in fa]
+    diffs.append(abs(pa.score - pb.score))
     return {
-        "same_methods": all(fa[n]["method"] == fb[n]["method"] for n in fa),
-        "same_flags": all(fa[n]["drifted"] == fb[n]["drifted"] for n in fa)
-        and a["prediction_drift"]["drifted"] == b["prediction_drift"]["drifted"],
+        "same_methods": all(fa[n].method == fb[n].method for n in fa),
+        "same_flags": all(fa[n].drifted == fb[n].drifted for n in fa) and pa.drifted == pb.drifted,
         "max_score_diff": float(f"{max(diffs):.2e}"),
     }
 
@@ -161,7 +166,7 @@ def drift_at(rows: int, args: argparse.Namespace, schema: Schema, share: float, 
     del cur_raw
     out: dict[str, Any] = {"rows": rows, "generate_s": generate_s, "max_report_rows": max_rows}
 
-    def run_evidently(limit: int) -> tuple[dict[str, Any], float]:
+    def run_evidently(limit: int) -> tuple[DriftResult, float]:
         (result, _), seconds = timed(
             lambda: evidently_drift(ref, cur, schema, share, limit, args.seed, VERSION)
         )
@@ -200,9 +205,12 @@ def window_cost(args: argparse.Namespace, schema: Schema, config: Any) -> dict[s
     log = log_rows(current_raw(args.window_rows, args.seed + 10), schema, args.seed)
     end = datetime(2026, 1, 5, 9, tzinfo=UTC)
     start = end - timedelta(minutes=monitoring.window_minutes)
-    history = [{"run_id": "previous", "model_version": VERSION, "status": "ok", "drift": {}}]
+    previous = WindowSpan(start - (end - start), start, 0, 0)  # scored, without drift
+    history = [
+        WindowSummary("previous", start, previous, VERSION, OK, [], RetrainVerdict(False, ""))
+    ]
     runs = []
-    summary: dict[str, Any] = {}
+    summary = None
     for i in range(args.window_repeats):
         (summary, _), seconds = timed(
             lambda i=i: summarize_window(
@@ -210,15 +218,17 @@ def window_cost(args: argparse.Namespace, schema: Schema, config: Any) -> dict[s
             )
         )
         runs.append(seconds)
+    assert summary is not None
+    assert summary.drift is not None
     return {
         "rows": len(log),
         "reference_rows": len(reference),
         "seconds": min(runs),
         "runs_s": runs,
-        "status": summary["status"],
-        "share": round(summary["drift"]["share"], 4),
-        "dataset_drift": summary["drift"]["dataset_drift"],
-        "retrain": summary["retrain"],
+        "status": summary.status,
+        "share": round(summary.drift.share, 4),
+        "dataset_drift": summary.drift.dataset_drift,
+        "retrain": asdict(summary.retrain),
     }
 
 

@@ -18,6 +18,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from flows.monitoring import RETRAIN_EVENT, monitoring_flow
+from flows.release import release_flow
+from flows.training import CHALLENGER_EVENT, training_flow
 from pipelines.config import load
 
 MODEL_RESOURCE: dict[str, str | list[str]] = {"prefect.resource.id": "mlops.model.*"}
@@ -26,10 +29,6 @@ MODEL_RESOURCE: dict[str, str | list[str]] = {"prefect.resource.id": "mlops.mode
 def build_deployments(root: Path, schedule_monitoring: bool = True) -> list[Any]:
     """The three deployments, bound to the project at `root`."""
     from prefect.events import DeploymentEventTrigger
-
-    from flows.monitoring import RETRAIN_EVENT, monitoring_flow
-    from flows.release import release_flow
-    from flows.training import CHALLENGER_EVENT, training_flow
 
     config = load(root)
     params = {"root": str(root)}

@@ -18,10 +18,11 @@ from prefect import flow
 
 from flows import paths
 from flows.adapters.service_client import ServiceError, client_for, load_packaged_challenger
-from flows.monitoring import log_url
 from flows.release_ops import ReleaseError, ReleaseState, challenger_threshold
 from flows.release_steps import ReleaseConfig, run_release
+from monitoring.metrics import export_flow_run
 from pipelines.config import Runtime, load
+from services.prediction_log.tables import log_url
 from services.prediction_log.writer import PredictionLog
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,8 @@ class PredictionLogReader:
 
 def _export_run(root: Path, state: str, started: float) -> None:
     try:
-        from monitoring.exporter import export_flow_run
-
-        export_flow_run(
-            "release", state, time.time() - started, time.time(), root / paths.METRICS_DIR
-        )
+        now = time.time()
+        export_flow_run("release", state, now - started, now, root / paths.METRICS_DIR)
     except Exception as exc:  # a metrics file must never fail a release
         log.warning("release flow metrics not exported: %s", exc)
 
@@ -88,7 +86,7 @@ def release_flow(
             raise ReleaseError(
                 f"could not hand the packaged challenger to the service: {exc}"
             ) from None
-        with PredictionLogReader(log_url(path, runtime)) as reader:
+        with PredictionLogReader(log_url(runtime, path)) as reader:
             state = run_release(
                 client,
                 reader,

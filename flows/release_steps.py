@@ -40,6 +40,7 @@ from flows.release_ops import (
     read_state,
     utc_now,
 )
+from monitoring.online import PROMOTE, WAIT, ABVerdict, ShadowReport, ab_test, shadow_report
 from pipelines import io
 from pipelines.config import Release
 
@@ -184,10 +185,8 @@ class _Release:
 
     # ----------------------------------------------------------------- stages
 
-    def shadow(self, threshold: float) -> dict[str, Any] | None:
+    def shadow(self, threshold: float) -> ShadowReport | None:
         """Run the shadow stage; the report when the challenger passed, None when rejected."""
-        from monitoring.online import shadow_report  # scipy: seconds to import
-
         cfg, chal = self.cfg, self.state.challenger
         since = self.switch(
             f"release v{chal}: shadow until the challenger scored {cfg.shadow_requests} "
@@ -199,33 +198,31 @@ class _Release:
         while True:
             self.expect("shadow")
             report = shadow_report(self.rows(since, "shadow"), threshold, chal)
-            self.save(shadow=report)
-            errors_known = report["requests"] >= cfg.shadow_requests
-            if report["scored"] >= cfg.shadow_requests or (
-                errors_known and (report["error_rate"] or 0) > cfg.max_shadow_error_rate
+            self.save(shadow=report.to_json())
+            errors_known = report.requests >= cfg.shadow_requests
+            if report.scored >= cfg.shadow_requests or (
+                errors_known and (report.error_rate or 0) > cfg.max_shadow_error_rate
             ):
                 break
             self.progress(
-                f"shadow: {report['scored']}/{cfg.shadow_requests} scored, "
-                f"{report['errors']} errors, {report['shed']} shed"
+                f"shadow: {report.scored}/{cfg.shadow_requests} scored, "
+                f"{report.errors} errors, {report.shed} shed"
             )
             self.wait()
         problems = _shadow_problems(report, cfg)
         if problems:
-            reason = f"rejected in shadow: {'; '.join(problems)} (on {report['requests']} requests)"
+            reason = f"rejected in shadow: {'; '.join(problems)} (on {report.requests} requests)"
             self.champion_only(f"release v{chal}: {reason}")
             self.save("rejected", reason)
             return None
         return report
 
-    def ab(self, shadow: dict[str, Any]) -> dict[str, Any]:
+    def ab(self, shadow: ShadowReport) -> ABVerdict:
         """Run the A/B stage until the test decides; its last result."""
-        from monitoring.online import WAIT, ab_test
-
         cfg, s = self.cfg, self.state
         since = self.switch(
-            f"release v{s.challenger}: shadow passed (agreement {shadow['agreement']:.1%} on "
-            f"{shadow['scored']} requests, {shadow['errors']} errors); A/B at "
+            f"release v{s.challenger}: shadow passed (agreement {shadow.agreement or 0:.1%} on "
+            f"{shadow.scored} requests, {shadow.errors} errors); A/B at "
             f"{cfg.ab_weight:.0%} until the live-recall test decides (alpha {cfg.alpha:g}, "
             f"margin {cfg.margin:g}, {cfg.min_labelled} labelled rows per variant and look)",
             mode="ab",
@@ -243,23 +240,21 @@ class _Release:
                 champion_version=s.champion,
                 challenger_version=s.challenger,
             )
-            self.save(ab=result)
-            if result["decision"] != WAIT:
+            self.save(ab=result.to_json())
+            if result.decision != WAIT:
                 return result
-            self.progress(f"A/B: {result['reason']}")
+            self.progress(f"A/B: {result.reason}")
             self.wait()
 
-    def finish(self, result: dict[str, Any]) -> None:
+    def finish(self, result: ABVerdict) -> None:
         """Promote or reject after the A/B test's verdict."""
-        from monitoring.online import PROMOTE
-
         champion, challenger = self.state.champion, self.state.challenger
-        if result["decision"] != PROMOTE:
-            reason = f"rejected in A/B: {result['reason']}"
+        if result.decision != PROMOTE:
+            reason = f"rejected in A/B: {result.reason}"
             self.champion_only(f"release v{challenger}: {reason}")
             self.save("rejected", reason)
             return
-        reason = f"promoted: {result['reason']}"
+        reason = f"promoted: {result.reason}"
         done = promote(
             self.client, self.root, challenger, f"release v{challenger}: {reason}", CHANGED_BY
         )
@@ -271,15 +266,16 @@ class _Release:
         self.save("promoted", f"{reason}; {done.note}", registry=registry)
 
 
-def _shadow_problems(report: dict[str, Any], cfg: ReleaseConfig) -> list[str]:
+def _shadow_problems(report: ShadowReport, cfg: ReleaseConfig) -> list[str]:
     """Why the shadow stage rejects the challenger (none: it passed)."""
     problems = []
-    if (report["error_rate"] or 0) > cfg.max_shadow_error_rate:
+    error_rate = report.error_rate or 0
+    if error_rate > cfg.max_shadow_error_rate:
         problems.append(
-            f"shadow errors {report['errors']}/{report['requests']} "
-            f"({report['error_rate']:.1%}) above {cfg.max_shadow_error_rate:.0%}"
+            f"shadow errors {report.errors}/{report.requests} "
+            f"({error_rate:.1%}) above {cfg.max_shadow_error_rate:.0%}"
         )
-    agreement = report["agreement"]
+    agreement = report.agreement
     if agreement is None or agreement < cfg.min_agreement:
         shown = "n/a" if agreement is None else f"{agreement:.1%}"
         problems.append(f"agreement {shown} below {cfg.min_agreement:.0%}")

@@ -21,7 +21,7 @@ from pipelines.evaluate import Evaluation, champion_gate, choose_alias
 from pipelines.ingest import IngestReport
 from pipelines.model import DelayModel
 from pipelines.validate import ValidationReport
-from services.registry_models import RegistryState
+from services.registry_state import RegistryState
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 `evidently_drift` is what monitoring uses: one Evidently `ValueDrift` per feature,
 with Evidently's default test per column (the tests `DataDriftPreset` picks), and
-one on the served probability; it returns the contract's `drift` and
-`prediction_drift` entries and the snapshot for the HTML report. The per-column
+one on the served probability; it returns the summary's `drift` and
+`prediction_drift` (a `DriftResult`) and the snapshot for the HTML report. The per-column
 metrics alone give the same figures as the preset at less than half its cost (the
 preset computes every column again for its count and its table), so the dataset
 share is counted here from Evidently's own per-column decisions.
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
+from monitoring.summary import ColumnDrift, DatasetDrift
 from pipelines import io
 from pipelines.schema import Schema
 
@@ -68,6 +70,15 @@ _P_VALUE_TESTS = {
     "epps_singleton",
     "empirical_mmd",
 }
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A window's drift: every feature's, and the served probability's."""
+
+    drift: DatasetDrift
+    prediction_drift: ColumnDrift | None
+    """None when either side has no score to compare."""
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
@@ -125,38 +136,31 @@ def is_drifted(method: str, score: float, threshold: float) -> bool:
     return bool(rule(score, threshold))
 
 
-def _column_result(method: str, score: float, threshold: float) -> dict[str, Any]:
+def _column_result(method: str, score: float, threshold: float) -> ColumnDrift:
     score, threshold = float(score), float(threshold)
-    return {
-        "method": method,
-        "score": score,
-        "threshold": threshold,
-        "drifted": is_drifted(method, score, threshold),
-    }
+    return ColumnDrift(method, score, threshold, is_drifted(method, score, threshold))
 
 
 def _result(
     method: str,
-    features: dict[str, dict[str, Any]],
-    prediction: dict[str, Any] | None,
+    features: dict[str, ColumnDrift],
+    prediction: ColumnDrift | None,
     drift_share: float,
     rows: tuple[int, int],
-) -> dict[str, Any]:
-    drifted = sum(1 for f in features.values() if f["drifted"])
+) -> DriftResult:
+    drifted = sum(1 for f in features.values() if f.drifted)
     share = drifted / len(features) if features else 0.0
-    return {
-        "drift": {
-            "method": method,
-            "rows_compared": rows[1],
-            "reference_rows": rows[0],
-            "share": share,
-            "threshold_share": float(drift_share),
-            "dataset_drift": bool(share >= drift_share),
-            "drifted": drifted,
-            "features": features,
-        },
-        "prediction_drift": prediction,
-    }
+    drift = DatasetDrift(
+        method=method,
+        rows_compared=rows[1],
+        reference_rows=rows[0],
+        share=share,
+        threshold_share=float(drift_share),
+        dataset_drift=bool(share >= drift_share),
+        drifted=drifted,
+        features=features,
+    )
+    return DriftResult(drift, prediction)
 
 
 def evidently_drift(
@@ -167,7 +171,7 @@ def evidently_drift(
     max_rows: int,
     seed: int = 0,
     model_version: str | None = None,
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[DriftResult, Any]:
     """Drift of every feature and of the served probability, as Evidently decides it.
 
     Args:
@@ -180,9 +184,8 @@ def evidently_drift(
         model_version: Only this version's served scores count for prediction drift.
 
     Returns:
-        `{"drift": ..., "prediction_drift": ...}` as in docs/monitoring-contract.md
-        (`prediction_drift` is None without scores to compare), and the Evidently
-        snapshot (`save_report` writes its HTML).
+        The summary's `drift` and `prediction_drift` (None without scores to compare),
+        and the Evidently snapshot (`save_report` writes its HTML).
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.metrics import ValueDrift
@@ -200,7 +203,7 @@ def evidently_drift(
             Dataset.from_pandas(cur, data_definition=definition),
             Dataset.from_pandas(ref, data_definition=definition),
         )
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, ColumnDrift] = {}
     for metric in snapshot.dict()["metrics"]:
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):
@@ -277,7 +280,7 @@ def _wasserstein(ref: pd.Series, cur: pd.Series) -> float:
     return float(value) / norm
 
 
-def column_drift(reference: pd.Series, current: pd.Series, numeric: bool) -> dict[str, Any]:
+def column_drift(reference: pd.Series, current: pd.Series, numeric: bool) -> ColumnDrift:
     """Evidently's default drift test of one column, computed with scipy.
 
     Args:
@@ -286,7 +289,7 @@ def column_drift(reference: pd.Series, current: pd.Series, numeric: bool) -> dic
         numeric: Whether the column is numeric (else categorical).
 
     Returns:
-        `{"method", "score", "threshold", "drifted"}` with Evidently's method names.
+        The test's method (Evidently's name), score, threshold and verdict.
 
     Raises:
         ValueError: Either side has no value left.
@@ -321,7 +324,7 @@ def scipy_drift(
     max_rows: int,
     seed: int = 0,
     model_version: str | None = None,
-) -> dict[str, Any]:
+) -> DriftResult:
     """The figures of `evidently_drift`, computed with scipy/numpy only (no report).
 
     Args:
@@ -334,7 +337,7 @@ def scipy_drift(
         model_version: Only this version's served scores count for prediction drift.
 
     Returns:
-        `{"drift": ..., "prediction_drift": ...}`, shaped like `evidently_drift`'s.
+        The same result as `evidently_drift`'s, with method `scipy`.
     """
     ref, cur, prediction = compared_frames(
         reference, current, schema, max_rows, seed, model_version

@@ -18,6 +18,7 @@ rejecting one as inferior that is not, stays below alpha.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,88 @@ import pandas as pd
 from scipy.stats import norm
 
 PROMOTE, REJECT, WAIT = "promote", "reject", "wait"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency percentiles in milliseconds (None without a timed request)."""
+
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class ShadowReport:
+    """How the challenger scored the champion's requests in shadow; None where nothing to count."""
+
+    challenger_version: str | None
+    champion_versions: list[str]
+    challenger_threshold: float
+    requests: int
+    """Shadowed requests; `scored` of them were scored by the challenger."""
+    scored: int
+    errors: int
+    """Shadow jobs that failed (shed jobs not counted: shedding is load, not a fault)."""
+    shed: int
+    error_rate: float | None
+    shed_rate: float | None
+    agreement: float | None
+    """Share of the scored requests where both models decided alike."""
+    mean_abs_difference: float | None
+    champion_positive_rate: float | None
+    challenger_positive_rate: float | None
+    labelled: int
+    champion_recall: float | None
+    challenger_recall: float | None
+    champion_latency: Latency
+    """The requests'; the challenger's is its shadow jobs'."""
+    challenger_latency: Latency
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON (the release flow's evidence)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    """One variant's labelled rows at an A/B look."""
+
+    model_version: str | None
+    labelled: int
+    """Labelled rows so far (the look uses the first ones)."""
+    tested: int
+    """Labelled rows the look tested; `positives` of them were delayed, `true_positives` warned."""
+    positives: int
+    true_positives: int
+    warned: int
+    recall: float | None
+    precision: float | None
+
+
+@dataclass(frozen=True)
+class ABVerdict:
+    """An A/B test's decision on live recall, with its evidence."""
+
+    decision: str
+    """`promote`, `reject` or `wait`."""
+    look: int
+    """Looks reached (0: not enough outcomes yet)."""
+    looks: int
+    alpha: float
+    alpha_per_look: float | None
+    margin: float
+    min_labelled: int
+    z: float | None
+    p_value: float | None
+    """Of non-inferiority."""
+    p_value_inferior: float | None
+    recall_difference: float | None
+    variants: dict[str, VariantCounts]
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict as plain JSON (the release flow's evidence)."""
+        return asdict(self)
 
 
 def _num(value: Any, digits: int = 6) -> float | None:
@@ -40,8 +123,8 @@ def _percentile(values: pd.Series, q: float) -> float | None:
     return _num(np.percentile(clean, q), 3) if len(clean) else None
 
 
-def _latency(values: pd.Series) -> dict[str, float | None]:
-    return {"p50_ms": _percentile(values, 50), "p99_ms": _percentile(values, 99)}
+def _latency(values: pd.Series) -> Latency:
+    return Latency(_percentile(values, 50), _percentile(values, 99))
 
 
 def _recall(decision: pd.Series, outcome: pd.Series) -> float | None:
@@ -54,7 +137,7 @@ def _recall(decision: pd.Series, outcome: pd.Series) -> float | None:
 
 def shadow_report(
     frame: pd.DataFrame, challenger_threshold: float, challenger_version: str | None = None
-) -> dict[str, Any]:
+) -> ShadowReport:
     """How the challenger scored, in shadow, the requests the champion answered.
 
     Args:
@@ -65,11 +148,8 @@ def shadow_report(
         challenger_version: Count only this shadow version (None: every shadow row).
 
     Returns:
-        requests (shadowed), scored, errors, shed, their rates (errors exclude shed
-        jobs: shedding is load, not a fault of the model), agreement (share of scored
-        rows where both decisions match), mean_abs_difference of the probabilities,
-        positive rates, recalls on the labelled shadowed rows, and latency p50/p99 of
-        both models (the champion's is the request's, the challenger's its shadow job's).
+        The counts, their rates, the agreement of both decisions, the positive rates,
+        recalls on the labelled shadowed rows, and both models' latency.
     """
     rows = frame[frame["shadow_version"].notna()] if len(frame) else frame
     if challenger_version is not None and len(rows):
@@ -88,34 +168,32 @@ def shadow_report(
     labelled = scored[scored["outcome"].notna()] if len(scored) else scored
     outcome = labelled["outcome"].astype(int) if len(labelled) else pd.Series(dtype=int)
     versions = sorted({str(v) for v in rows["shadow_version"].dropna()}) if requests else []
-    return {
-        "challenger_version": challenger_version or (versions[0] if len(versions) == 1 else None),
-        "champion_versions": sorted({str(v) for v in rows["model_version"]}) if requests else [],
-        "challenger_threshold": float(challenger_threshold),
-        "requests": requests,
-        "scored": len(scored),
-        "errors": errors,
-        "shed": shed,
-        "error_rate": _num(errors / requests) if requests else None,
-        "shed_rate": _num(shed / requests) if requests else None,
-        "agreement": _num((decision == shadow_decision).mean()) if len(scored) else None,
-        "mean_abs_difference": _num(
-            (scored["shadow_probability"] - scored["probability"]).abs().mean()
-        )
-        if len(scored)
-        else None,
-        "champion_positive_rate": _num(decision.mean()) if len(scored) else None,
-        "challenger_positive_rate": _num(shadow_decision.mean()) if len(scored) else None,
-        "labelled": len(labelled),
-        "champion_recall": _recall(decision[labelled.index], outcome) if len(labelled) else None,
-        "challenger_recall": _recall(shadow_decision[labelled.index], outcome)
-        if len(labelled)
-        else None,
-        "champion_latency": _latency(rows["latency_ms"] if requests else pd.Series(dtype=float)),
-        "challenger_latency": _latency(
-            scored["shadow_latency_ms"] if len(scored) else pd.Series(dtype=float)
+    scored_any, labelled_any = len(scored) > 0, len(labelled) > 0
+    gap = (scored["shadow_probability"] - scored["probability"]).abs() if scored_any else None
+    return ShadowReport(
+        challenger_version=challenger_version or (versions[0] if len(versions) == 1 else None),
+        champion_versions=sorted({str(v) for v in rows["model_version"]}) if requests else [],
+        challenger_threshold=float(challenger_threshold),
+        requests=requests,
+        scored=len(scored),
+        errors=errors,
+        shed=shed,
+        error_rate=_num(errors / requests) if requests else None,
+        shed_rate=_num(shed / requests) if requests else None,
+        agreement=_num((decision == shadow_decision).mean()) if scored_any else None,
+        mean_abs_difference=_num(gap.mean()) if gap is not None else None,
+        champion_positive_rate=_num(decision.mean()) if scored_any else None,
+        challenger_positive_rate=_num(shadow_decision.mean()) if scored_any else None,
+        labelled=len(labelled),
+        champion_recall=_recall(decision[labelled.index], outcome) if labelled_any else None,
+        challenger_recall=(
+            _recall(shadow_decision[labelled.index], outcome) if labelled_any else None
         ),
-    }
+        champion_latency=_latency(rows["latency_ms"] if requests else pd.Series(dtype=float)),
+        challenger_latency=_latency(
+            scored["shadow_latency_ms"] if scored_any else pd.Series(dtype=float)
+        ),
+    )
 
 
 # ---------------------------------------------------------------------- A/B
@@ -166,22 +244,22 @@ def decide(z: Any, alpha: float) -> Any:
     return str(out) if out.ndim == 0 else out
 
 
-def _variant_stats(rows: pd.DataFrame, version: str | None, labelled: int) -> dict[str, Any]:
+def _variant_stats(rows: pd.DataFrame, version: str | None, labelled: int) -> VariantCounts:
     outcome = rows["outcome"].astype(int)
     decision = rows["decision"].astype(bool)
     positives = int((outcome == 1).sum())
     tp = int((decision & (outcome == 1)).sum())
     warned = int(decision.sum())
-    return {
-        "model_version": version,
-        "labelled": labelled,
-        "tested": len(rows),
-        "positives": positives,
-        "true_positives": tp,
-        "warned": warned,
-        "recall": _num(tp / positives) if positives else None,
-        "precision": _num(tp / warned) if warned else None,
-    }
+    return VariantCounts(
+        model_version=version,
+        labelled=labelled,
+        tested=len(rows),
+        positives=positives,
+        true_positives=tp,
+        warned=warned,
+        recall=_num(tp / positives) if positives else None,
+        precision=_num(tp / warned) if warned else None,
+    )
 
 
 def _labelled(frame: pd.DataFrame, variant: str, version: str | None) -> pd.DataFrame:
@@ -201,7 +279,7 @@ def ab_test(
     looks: int = 3,
     champion_version: str | None = None,
     challenger_version: str | None = None,
-) -> dict[str, Any]:
+) -> ABVerdict:
     """Decide an A/B test on live recall: 'promote', 'reject' or 'wait', with the evidence.
 
     Args:
@@ -215,9 +293,8 @@ def ab_test(
         challenger_version: Count only the challenger's rows of this version (None: all).
 
     Returns:
-        decision, reason (human-readable, with the error rate), look, looks, alpha,
-        alpha_per_look, margin, z, p_value (of non-inferiority), p_value_inferior,
-        recall_difference and per-variant n, positives, recalls and precisions.
+        The decision and its reason (human-readable, with the error rate), the look, the
+        test's z and p-values, the recall difference and each variant's counts.
     """
     if looks < 1 or min_labelled < 1:
         raise ValueError("looks and min_labelled must be >= 1")
@@ -228,88 +305,92 @@ def ab_test(
     }
     counts = {v: len(r) for v, r in rows.items()}
     look = min(min(counts.values()) // min_labelled, looks)
-    out: dict[str, Any] = {
-        "decision": WAIT,
-        "look": look,
-        "looks": looks,
-        "alpha": alpha,
-        "alpha_per_look": _num(per_look),
-        "margin": margin,
-        "min_labelled": min_labelled,
-        "z": None,
-        "p_value": None,
-        "p_value_inferior": None,
-        "recall_difference": None,
-    }
     versions = {"champion": champion_version, "challenger": challenger_version}
-    if look == 0:
-        out["variants"] = {v: _variant_stats(r, versions[v], counts[v]) for v, r in rows.items()}
-        out["reason"] = (
-            f"waiting for outcomes: champion {counts['champion']}/{min_labelled}, "
-            f"challenger {counts['challenger']}/{min_labelled} labelled rows for look 1 of {looks}"
-        )
-        return out
     size = look * min_labelled
-    out["variants"] = {
-        v: _variant_stats(r.head(size), versions[v], counts[v]) for v, r in rows.items()
-    }
-    champ, chal = out["variants"]["champion"], out["variants"]["challenger"]
-    final = look == looks
-    if champ["positives"] == 0 or chal["positives"] == 0:
-        out["decision"] = REJECT if final else WAIT
-        out["reason"] = (
-            f"look {look} of {looks} ({size} labelled rows per variant): no delayed delivery "
-            f"among the {'champion' if champ['positives'] == 0 else 'challenger'}'s, so recall "
-            f"cannot be compared"
-            + ("; rejected for want of evidence (futility)" if final else "; waiting")
+    verdict = ABVerdict(
+        decision=WAIT,
+        look=look,
+        looks=looks,
+        alpha=alpha,
+        alpha_per_look=_num(per_look),
+        margin=margin,
+        min_labelled=min_labelled,
+        z=None,
+        p_value=None,
+        p_value_inferior=None,
+        recall_difference=None,
+        variants={
+            v: _variant_stats(r.head(size) if look else r, versions[v], counts[v])
+            for v, r in rows.items()
+        },
+        reason="",
+    )
+    if look == 0:
+        return replace(
+            verdict,
+            reason=f"waiting for outcomes: champion {counts['champion']}/{min_labelled}, "
+            f"challenger {counts['challenger']}/{min_labelled} labelled rows for look 1 of {looks}",
         )
-        return out
-    z = recall_z(
-        chal["true_positives"],
-        chal["positives"],
-        champ["true_positives"],
-        champ["positives"],
-        margin,
-    )
-    verdict = decide(z, per_look)
+    champ, chal = verdict.variants["champion"], verdict.variants["challenger"]
+    if champ.positives == 0 or chal.positives == 0:
+        final = look == looks
+        return replace(
+            verdict,
+            decision=REJECT if final else WAIT,
+            reason=f"look {look} of {looks} ({size} labelled rows per variant): no delayed "
+            f"delivery among the {'champion' if champ.positives == 0 else 'challenger'}'s, so "
+            f"recall cannot be compared"
+            + ("; rejected for want of evidence (futility)" if final else "; waiting"),
+        )
+    return _tested(verdict, champ, chal)
+
+
+def _tested(verdict: ABVerdict, champ: VariantCounts, chal: VariantCounts) -> ABVerdict:
+    """The verdict of a look where both variants have delayed deliveries: the z-test decides."""
+    look, looks, alpha, margin = verdict.look, verdict.looks, verdict.alpha, verdict.margin
+    per_look, size = alpha / looks, look * verdict.min_labelled
+    if champ.recall is None or chal.recall is None:
+        raise ValueError("an A/B look is tested only when both variants have delayed rows")
+    z = recall_z(chal.true_positives, chal.positives, champ.true_positives, champ.positives, margin)
+    decision = decide(z, per_look)
     p_ni, p_inf = float(norm.sf(z)), float(norm.cdf(z))
-    out.update(
-        z=_num(z, 4),
-        p_value=_num(p_ni),
-        p_value_inferior=_num(p_inf),
-        recall_difference=_num(chal["recall"] - champ["recall"]),
-    )
     seen = (
         f"look {look} of {looks}, first {size} labelled rows per variant: challenger recall "
-        f"{chal['recall']:.3f} ({chal['true_positives']}/{chal['positives']} delayed warned) vs "
-        f"champion {champ['recall']:.3f} ({champ['true_positives']}/{champ['positives']})"
+        f"{chal.recall:.3f} ({chal.true_positives}/{chal.positives} delayed warned) vs "
+        f"champion {champ.recall:.3f} ({champ.true_positives}/{champ.positives})"
     )
     rate = f"alpha {alpha:g} over {looks} looks, {per_look:.4g} each"
-    if verdict == PROMOTE:
-        out["decision"] = PROMOTE
-        out["reason"] = (
+    if decision == PROMOTE:
+        reason = (
             f"{seen}; non-inferior within margin {margin:g}: z={z:.2f}, p={p_ni:.4g} < "
             f"{per_look:.4g} ({rate}: a challenger worse than the champion by more than the "
             f"margin is promoted with probability at most {alpha:.0%})"
         )
-    elif verdict == REJECT:
-        out["decision"] = REJECT
-        out["reason"] = (
+    elif decision == REJECT:
+        reason = (
             f"{seen}; inferior: worse than the champion by more than margin {margin:g}, "
             f"z={z:.2f}, p={p_inf:.4g} < {per_look:.4g} ({rate}: a challenger within the "
             f"margin is rejected this way with probability at most {alpha:.0%})"
         )
-    elif final:
-        out["decision"] = REJECT
-        out["reason"] = (
+    elif look == looks:
+        decision = REJECT
+        reason = (
             f"{seen}; futility: non-inferiority within margin {margin:g} not shown after the "
             f"last look (z={z:.2f}, p={p_ni:.4g} >= {per_look:.4g}); this rejection's error "
             f"rate is not controlled (it depends on the test's power: raise "
             f"min_labelled_per_variant or the margin to reject fewer good challengers)"
         )
     else:
-        out["reason"] = (
+        reason = (
             f"{seen}; inconclusive (z={z:.2f}, p={p_ni:.4g} >= {per_look:.4g}); next look at "
-            f"{(look + 1) * min_labelled} labelled rows per variant"
+            f"{(look + 1) * verdict.min_labelled} labelled rows per variant"
         )
-    return out
+    return replace(
+        verdict,
+        decision=str(decision),
+        reason=reason,
+        z=_num(z, 4),
+        p_value=_num(p_ni),
+        p_value_inferior=_num(p_inf),
+        recall_difference=_num(chal.recall - champ.recall),
+    )

@@ -7,10 +7,12 @@ is not mistaken for "bad model".
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from monitoring.summary import CalibrationBin, VariantQuality
 
 CALIBRATION_BINS = 10
 
@@ -19,7 +21,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator else None
 
 
-def calibration(probability: np.ndarray, outcome: np.ndarray) -> list[dict[str, Any]]:
+def calibration(probability: np.ndarray, outcome: np.ndarray) -> list[CalibrationBin]:
     """Equal-width probability bins (10) with their mean score, observed rate and size.
 
     Args:
@@ -27,8 +29,8 @@ def calibration(probability: np.ndarray, outcome: np.ndarray) -> list[dict[str, 
         outcome: Their outcomes (0/1), same length.
 
     Returns:
-        One entry per non-empty bin, lowest first: `bin` ("0.3-0.4"), `mean_predicted`,
-        `observed_rate`, `rows`. A score of exactly 1 falls in the top bin.
+        One bin per non-empty bin, lowest first (`bin` is e.g. "0.3-0.4"). A score of
+        exactly 1 falls in the top bin.
     """
     probability = np.asarray(probability, dtype="float64")
     outcome = np.asarray(outcome, dtype="float64")
@@ -39,22 +41,28 @@ def calibration(probability: np.ndarray, outcome: np.ndarray) -> list[dict[str, 
         rows = int(members.sum())
         if rows:
             out.append(
-                {
-                    "bin": f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
-                    "mean_predicted": float(probability[members].mean()),
-                    "observed_rate": float(outcome[members].mean()),
-                    "rows": rows,
-                }
+                CalibrationBin(
+                    bin=f"{b / CALIBRATION_BINS:.1f}-{(b + 1) / CALIBRATION_BINS:.1f}",
+                    mean_predicted=float(probability[members].mean()),
+                    observed_rate=float(outcome[members].mean()),
+                    rows=rows,
+                )
             )
     return out
 
 
-def expected_calibration_error(bins: list[dict[str, Any]]) -> float | None:
-    """Row-weighted mean gap between predicted and observed rate over `calibration` bins."""
-    total = sum(b["rows"] for b in bins)
+def expected_calibration_error(bins: Sequence[CalibrationBin]) -> float | None:
+    """Row-weighted mean gap between predicted and observed rate over `calibration` bins.
+
+    Bins without an observed rate (`calibration` gives none) are left out.
+    """
+    known = [
+        (b.rows, b.mean_predicted, b.observed_rate) for b in bins if b.observed_rate is not None
+    ]
+    total = sum(rows for rows, _, _ in known)
     if not total:
         return None
-    gap = sum(b["rows"] * abs(b["mean_predicted"] - b["observed_rate"]) for b in bins)
+    gap = sum(rows * abs(predicted - observed) for rows, predicted, observed in known)
     return float(gap / total)
 
 
@@ -63,7 +71,7 @@ def _most_common(values: pd.Series) -> str:
     return str(counts.idxmax())
 
 
-def group_quality(frame: pd.DataFrame) -> dict[str, Any]:
+def group_quality(frame: pd.DataFrame) -> VariantQuality:
     """Quality of one group of predictions (rows of one variant).
 
     Args:
@@ -71,10 +79,9 @@ def group_quality(frame: pd.DataFrame) -> dict[str, Any]:
             `model_version`.
 
     Returns:
-        The contract's per-variant entry: `model_version` (the one that answered most
-        rows), `rows`, `labelled`, `recall`, `precision`, `positive_rate`,
-        `predicted_positive_rate` and `mean_probability` (over all rows),
-        `calibration_error` and `calibration` (labelled rows).
+        The summary's per-variant entry: `model_version` (the one that answered most
+        rows), `predicted_positive_rate` and `mean_probability` over all rows, the
+        outcome figures and the calibration over the labelled rows.
     """
     probability = frame["probability"].to_numpy(dtype="float64")
     decision = frame["decision"].astype(bool).to_numpy()
@@ -84,21 +91,21 @@ def group_quality(frame: pd.DataFrame) -> dict[str, Any]:
     hits = int((predicted & outcome).sum())
     bins = calibration(probability[labelled], outcome)
     rows = len(frame)
-    return {
-        "model_version": _most_common(frame["model_version"]) if rows else None,
-        "rows": rows,
-        "labelled": int(labelled.sum()),
-        "recall": _ratio(hits, int(outcome.sum())),
-        "precision": _ratio(hits, int(predicted.sum())),
-        "positive_rate": _ratio(int(outcome.sum()), int(labelled.sum())),
-        "predicted_positive_rate": _ratio(int(decision.sum()), rows),
-        "mean_probability": float(probability.mean()) if rows else None,
-        "calibration_error": expected_calibration_error(bins),
-        "calibration": bins,
-    }
+    return VariantQuality(
+        model_version=_most_common(frame["model_version"]) if rows else None,
+        rows=rows,
+        labelled=int(labelled.sum()),
+        recall=_ratio(hits, int(outcome.sum())),
+        precision=_ratio(hits, int(predicted.sum())),
+        positive_rate=_ratio(int(outcome.sum()), int(labelled.sum())),
+        predicted_positive_rate=_ratio(int(decision.sum()), rows),
+        mean_probability=float(probability.mean()) if rows else None,
+        calibration_error=expected_calibration_error(bins),
+        calibration=bins,
+    )
 
 
-def variant_quality(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+def variant_quality(frame: pd.DataFrame) -> dict[str, VariantQuality]:
     """`group_quality` of each variant ('champion', 'challenger') present in the window.
 
     Args:

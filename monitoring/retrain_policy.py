@@ -18,16 +18,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from monitoring.summary import RetrainVerdict, WindowSummary
 from pipelines.config import Monitoring
 
 
-def _is_scored(window: dict[str, Any]) -> bool:
-    return window.get("status") == "ok"
-
-
-def drift_streak(history: Sequence[dict[str, Any]], latest: dict[str, Any], needed: int) -> int:
+def drift_streak(history: Sequence[WindowSummary], latest: WindowSummary, needed: int) -> int:
     """Consecutive scored windows of the latest's model version with dataset drift (<= needed).
 
     Args:
@@ -39,18 +35,17 @@ def drift_streak(history: Sequence[dict[str, Any]], latest: dict[str, Any], need
         The streak length ending at `latest`, stale windows skipped.
     """
     earlier = list(history)
-    run_id = latest.get("run_id")
-    if earlier and run_id is not None and earlier[-1].get("run_id") == run_id:
+    if earlier and earlier[-1].run_id == latest.run_id:
         earlier.pop()  # the caller already appended the latest
     streak = 0
     for window in reversed([*earlier, latest]):
-        if window.get("model_version") != latest.get("model_version"):
+        if window.model_version != latest.model_version:
             break
-        if window is not latest and (window.get("retrain") or {}).get("fire"):
+        if window is not latest and window.retrain.fire:
             break  # retraining was asked for then: count only the windows since
-        if not _is_scored(window):
+        if not window.is_scored:
             continue
-        if not (window.get("drift") or {}).get("dataset_drift"):
+        if window.drift is None or not window.drift.dataset_drift:
             break
         streak += 1
         if streak >= needed:
@@ -58,12 +53,30 @@ def drift_streak(history: Sequence[dict[str, Any]], latest: dict[str, Any], need
     return streak
 
 
+def _recall_rule(latest: WindowSummary, min_labelled: int, min_recall: float) -> tuple[bool, str]:
+    """Whether the champion's live recall fires, and its figures."""
+    champion = (latest.variants or {}).get("champion")
+    labelled = champion.labelled if champion is not None else 0
+    recall = champion.recall if champion is not None else None
+    if recall is None:
+        if labelled < min_labelled:
+            return False, f"live recall not judged: {labelled} labelled rows of {min_labelled}"
+        return False, f"live recall unknown ({labelled} labelled rows, no delayed one)"
+    if labelled < min_labelled:
+        return False, (
+            f"live recall {recall:.3f} not judged: {labelled} labelled rows of {min_labelled}"
+        )
+    if recall < min_recall:
+        return True, f"live recall {recall:.3f} < {min_recall:.3f} on {labelled} labelled rows"
+    return False, f"live recall {recall:.3f} >= {min_recall:.3f} on {labelled} labelled rows"
+
+
 def decide(
-    history: Sequence[dict[str, Any]],
-    latest: dict[str, Any],
+    history: Sequence[WindowSummary],
+    latest: WindowSummary,
     monitoring_cfg: Monitoring,
     min_recall: float,
-) -> dict[str, Any]:
+) -> RetrainVerdict:
     """Whether the latest window asks for retraining, and why.
 
     Args:
@@ -73,59 +86,42 @@ def decide(
         min_recall: project.yaml `acceptance.min_recall`, the live recall floor.
 
     Returns:
-        `{"fire": bool, "reason": str}`; the reason gives both rules' figures.
+        The verdict; its reason gives both rules' figures.
     """
-    if not _is_scored(latest):
-        problems = "; ".join(latest.get("problems") or []) or "status " + str(latest.get("status"))
-        return {"fire": False, "reason": f"window not scored: {problems}"}
+    if not latest.is_scored:
+        return RetrainVerdict.not_scored(latest.problems, latest.status)
     needed = monitoring_cfg.retrain.drift_windows
-    min_labelled = monitoring_cfg.retrain.min_labelled
     streak = drift_streak(history, latest, needed)
     drift_fires = streak >= needed
     if drift_fires:
         drift_reason = f"dataset drift in {streak} consecutive windows ({needed} needed)"
     else:
         drift_reason = f"{streak} drifted window{'s' if streak != 1 else ''} of {needed} needed"
-
-    champion = (latest.get("variants") or {}).get("champion") or {}
-    labelled = int(champion.get("labelled") or 0)
-    recall = champion.get("recall")
-    recall_fires = False
-    if recall is None:
-        recall_reason = f"live recall unknown ({labelled} labelled rows, no delayed one)"
-        if labelled < min_labelled:
-            recall_reason = f"live recall not judged: {labelled} labelled rows of {min_labelled}"
-    elif labelled < min_labelled:
-        recall_reason = (
-            f"live recall {recall:.3f} not judged: {labelled} labelled rows of {min_labelled}"
-        )
-    elif recall < min_recall:
-        recall_fires = True
-        recall_reason = f"live recall {recall:.3f} < {min_recall:.3f} on {labelled} labelled rows"
-    else:
-        recall_reason = f"live recall {recall:.3f} >= {min_recall:.3f} on {labelled} labelled rows"
+    recall_fires, recall_reason = _recall_rule(
+        latest, monitoring_cfg.retrain.min_labelled, min_recall
+    )
     fire = drift_fires or recall_fires
     pending = _pending_request(history, latest)
     if fire and pending is not None:
-        return {
-            "fire": False,
-            "reason": f"retraining already asked for in window {pending} for model version "
-            f"{latest.get('model_version')}; {drift_reason}; {recall_reason}",
-        }
-    return {"fire": fire, "reason": f"{drift_reason}; {recall_reason}"}
+        return RetrainVerdict(
+            False,
+            f"retraining already asked for in window {pending} for model version "
+            f"{latest.model_version}; {drift_reason}; {recall_reason}",
+        )
+    return RetrainVerdict(fire, f"{drift_reason}; {recall_reason}")
 
 
-def _pending_request(history: Sequence[dict[str, Any]], latest: dict[str, Any]) -> str | None:
+def _pending_request(history: Sequence[WindowSummary], latest: WindowSummary) -> str | None:
     """The run id of an earlier window of the same model that already asked for retraining.
 
     One request per served model: until a new model serves, asking again would only
     start a second training run on the same data.
     """
     for window in reversed(list(history)):
-        if window.get("run_id") == latest.get("run_id"):
+        if window.run_id == latest.run_id:
             continue
-        if window.get("model_version") != latest.get("model_version"):
+        if window.model_version != latest.model_version:
             return None
-        if (window.get("retrain") or {}).get("fire"):
-            return str(window.get("run_id"))
+        if window.retrain.fire:
+            return window.run_id
     return None

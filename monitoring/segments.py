@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
 
 import pandas as pd
 
 from monitoring.drift import scipy_drift
+from monitoring.summary import SegmentDrift, SegmentFigures
 from pipelines.mapping import Mapper, local_map
 from pipelines.schema import Schema
 
@@ -35,7 +35,7 @@ class SegmentTest:
     """Only this version's served scores count for prediction drift."""
 
 
-def _segment_drift(test: SegmentTest, frames: tuple[pd.DataFrame, pd.DataFrame]) -> dict[str, Any]:
+def _segment_drift(test: SegmentTest, frames: tuple[pd.DataFrame, pd.DataFrame]) -> SegmentFigures:
     reference, current = frames
     result = scipy_drift(
         reference,
@@ -46,15 +46,15 @@ def _segment_drift(test: SegmentTest, frames: tuple[pd.DataFrame, pd.DataFrame])
         test.seed,
         test.model_version,
     )
-    drift = result["drift"]
-    return {
-        "rows": len(current),
-        "reference_rows": len(reference),
-        "share": drift["share"],
-        "dataset_drift": drift["dataset_drift"],
-        "drifted_features": sorted(f for f, r in drift["features"].items() if r["drifted"]),
-        "prediction_drift": result["prediction_drift"],
-    }
+    drift = result.drift
+    return SegmentFigures(
+        rows=len(current),
+        reference_rows=len(reference),
+        share=drift.share,
+        dataset_drift=drift.dataset_drift,
+        drifted_features=sorted(f for f, r in drift.features.items() if r.drifted),
+        prediction_drift=result.prediction_drift,
+    )
 
 
 def segment_drift(
@@ -68,7 +68,7 @@ def segment_drift(
     seed: int = 0,
     model_version: str | None = None,
     run: Mapper = local_map,
-) -> dict[str, Any]:
+) -> SegmentDrift:
     """Drift of every segment of `column`, each tested through `run`.
 
     Args:
@@ -84,8 +84,8 @@ def segment_drift(
         run: The mapper the segments' tests go through.
 
     Returns:
-        `{"column", "min_rows", "segments": {value: figures}, "skipped": {value: why}}`,
-        values in the schema's category order.
+        The column, `min_rows`, each tested value's figures and each skipped value's
+        reason, values in the schema's category order.
     """
     if column not in schema.categorical_names:
         raise ValueError(
@@ -108,9 +108,9 @@ def segment_drift(
         else:
             tested.append((value, (ref, cur)))
     results = run(partial(_segment_drift, test), [frames for _, frames in tested])
-    return {
-        "column": column,
-        "min_rows": min_rows,
-        "segments": {value: result for (value, _), result in zip(tested, results, strict=True)},
-        "skipped": skipped,
-    }
+    return SegmentDrift(
+        column=column,
+        min_rows=min_rows,
+        segments={value: result for (value, _), result in zip(tested, results, strict=True)},
+        skipped=skipped,
+    )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipelines.config import DataParams, GenerateParams
 from pipelines.errors import UserError
+from pipelines.generate import generate_deliveries
 from pipelines.schema import Schema
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -75,8 +76,6 @@ def load_batch(
 ) -> pd.DataFrame:
     """The raw batch named by params: generated deliveries or the user's file."""
     if data.source == "generator":
-        from pipelines.generate import generate_deliveries
-
         frame = generate_deliveries(
             rows=generate.rows,
             seed=generate.seed,

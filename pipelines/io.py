@@ -12,10 +12,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
-import pandas as pd
+if TYPE_CHECKING:  # pandas and joblib take seconds to import; JSON readers need neither
+    import pandas as pd
 
 
 @contextmanager
@@ -63,6 +63,8 @@ def write_csv(target: Path | str, frame: pd.DataFrame) -> Path:
 
 def write_joblib(target: Path | str, obj: Any) -> Path:
     """Serialise a fitted model with joblib, atomically (only ever loaded from our own files)."""
+    import joblib
+
     return _write_with(target, lambda tmp: joblib.dump(obj, tmp))
 
 
@@ -73,6 +75,8 @@ def read_json(path: Path | str) -> Any:
 
 def read_joblib(path: Path | str) -> Any:
     """Load a model written by `write_joblib` (our own artifacts only: joblib unpickles)."""
+    import joblib
+
     return joblib.load(path)
 
 

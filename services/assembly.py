@@ -15,7 +15,7 @@ from services.auth import Keys, load_keys
 from services.metrics import ServingMetrics
 from services.policy import CanaryWatch, Guardrails, TrafficPolicy
 from services.prediction_log.policy_store import PolicyStore
-from services.prediction_log.tables import default_url
+from services.prediction_log.tables import log_url
 from services.prediction_log.writer import PredictionLog
 from services.registry_models import RegistryAliases, RegistryFetch
 from services.router import Router
@@ -69,7 +69,7 @@ def assemble(
         champion=served["champion"].version,
         challenger=served["challenger"].version if "challenger" in served else None,
     )
-    url = runtime.prediction_log_url or default_url(state_root)
+    url = log_url(runtime, state_root)
     serve = config.params.serve
     log = PredictionLog(
         url, batch_rows=serve.log_batch_rows, flush_interval_s=serve.log_flush_seconds

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from flows.adapters.fanout import prefect_api_url
 from pipelines.config import Runtime
 from pipelines.errors import UserError
 
@@ -68,8 +69,6 @@ def dvc_env() -> dict[str, str]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DVC_NO_ANALYTICS", "1")
     if Runtime().engine == "dask":  # stages that fan out report to this process's Prefect API
-        from flows.adapters.fanout import prefect_api_url
-
         env["PREFECT_API_URL"] = prefect_api_url()
     return env
 

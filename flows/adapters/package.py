@@ -21,6 +21,7 @@ from importlib.metadata import version as installed
 from pathlib import Path
 
 from flows import paths
+from flows.adapters import registry, tracking
 from flows.adapters.tool_env import prepare_env
 from pipelines import io
 from pipelines.config import Runtime, load
@@ -71,8 +72,6 @@ def model_tag(model_name: str, version: str, fingerprint: str) -> str:
 def store_model(model_name: str, entry: RoleEntry) -> tuple[str, bool]:
     """Copy a registry version into the BentoML model store unless it is there; (tag, created)."""
     import bentoml
-
-    from flows.adapters import tracking
 
     tag = model_tag(model_name, entry.version, entry.fingerprint)
     try:
@@ -174,8 +173,6 @@ def _service_from(ctx: Path) -> Iterator[None]:
 
 def package(root: Path | str = ".", runtime: Runtime | None = None) -> Packaged:
     """Pin the registry's champion and challenger into a Bento; write reports/package.json."""
-    from flows.adapters import registry, tracking
-
     root = Path(root).resolve()
     runtime = runtime or Runtime()
     load(root)  # the Bento ships params.yaml and project.yaml: refuse broken ones here

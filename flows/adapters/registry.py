@@ -1,7 +1,7 @@
 """MLflow model registry adapter: register a version, move an alias, look versions up.
 
 The registry snapshot (which version each alias names) is
-`services.registry_models.RegistryState`, the package stage's input.
+`services.registry_state.RegistryState`, the package stage's input.
 mlflow is imported inside each function: it takes seconds to import and the
 CLI must stay fast. The tracking URI must already be set (`tracking.connect`).
 """
@@ -9,10 +9,9 @@ CLI must stay fast. The tracking URI must already be set (`tracking.connect`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from services.registry_models import RegistryState
+from services.registry_models import read_registry_state
+from services.registry_state import RegistryState
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,4 @@ def set_alias(model_name: str, alias: str, version_number: str) -> None:
 
 def snapshot(model_name: str) -> RegistryState:
     """Which version each alias names now, with its fingerprint and threshold."""
-    from services.registry_models import read_registry_state
-
     return read_registry_state(model_name)

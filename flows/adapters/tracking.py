@@ -23,8 +23,9 @@ from pipelines import io
 from pipelines.config import Config, Runtime
 from pipelines.evaluate import CandidateReport, Evaluation
 from pipelines.model import DelayModel
+from services.registry_models import download_model
+from services.registry_state import FINGERPRINT_TAG
 
-FINGERPRINT_TAG = "mlops.fingerprint"
 REFERENCE_DIR, REFERENCE_FILE = "reference", "reference.parquet"
 EXPERIMENT_TAG = "mlops.experiment"
 PIP_REQUIREMENTS = [f"{p}=={version(p)}" for p in ("scikit-learn", "lightgbm", "pandas", "numpy")]
@@ -273,6 +274,4 @@ def load_reference(model_name: str, version_number: str) -> pd.DataFrame:
 
 def load_version(model_name: str, version_number: str) -> DelayModel:
     """The DelayModel of a registry version (only ever our own registry's artifacts)."""
-    from services.registry_models import download_model
-
     return download_model(model_name, version_number)

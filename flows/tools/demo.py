@@ -322,7 +322,8 @@ def _traffic(result: Any) -> str:
 def _monitor(monitoring_flow: Any, root: Path, since: datetime) -> dict[str, Any]:
     now = datetime.now(UTC)
     minutes = (now - since).total_seconds() / 60
-    return monitoring_flow(root=str(root), window_minutes=minutes, end=now.isoformat()).summary
+    outcome = monitoring_flow(root=str(root), window_minutes=minutes, end=now.isoformat())
+    return outcome.summary.to_json()
 
 
 def _monitor_line(summary: dict[str, Any]) -> str:

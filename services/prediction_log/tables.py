@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from pipelines.config import Runtime
 from services.prediction_log.records import require_aware
 
 _SQLITE_BUSY_TIMEOUT_MS = 5_000  # a writer or reader waits this long for a lock before failing
@@ -25,6 +26,11 @@ _SCHEMA_LOCK = 0x6D6C6F7073  # PostgreSQL advisory lock serialising concurrent t
 def default_url(root: Path) -> str:
     """SQLite URL of the project's log, `<root>/serving/predictions.db` (absolute)."""
     return f"sqlite:///{Path(root).resolve() / 'serving' / 'predictions.db'}"
+
+
+def log_url(runtime: Runtime, root: Path) -> str:
+    """The prediction log of this profile: MLOPS_PREDICTION_LOG_URL, else the project's SQLite."""
+    return runtime.prediction_log_url or default_url(root)
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):

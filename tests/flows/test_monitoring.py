@@ -12,11 +12,14 @@ import pytest
 import yaml
 
 from flows import monitoring as mon
+from monitoring.history import read_history
+from monitoring.summary import WindowSummary
 from pipelines import io
 from services.prediction_log.records import FeedbackRecord, PredictionRecord
 from services.prediction_log.writer import PredictionLog
 from tests.conftest import ROOT, tiny_deliveries
 from tests.monitoring.factories import reference, shifted
+from tests.monitoring.summaries import golden
 
 START = datetime(2026, 11, 25, 21, 0, tzinfo=UTC)
 
@@ -83,15 +86,15 @@ def test_a_quiet_window_is_scored_saved_and_exported(with_reference: Path, schem
     root = with_reference
     write_log(root, tiny_deliveries(n=600, seed=2), schema, START)
     summary, folder = monitor(root, START)
-    assert summary["status"] == "ok", summary.get("problems")
-    assert summary["window"]["rows"] == 600
-    assert summary["model_version"] == "3"
-    assert not summary["drift"]["dataset_drift"]
-    assert summary["variants"]["champion"]["labelled"] == 600
-    assert not summary["retrain"]["fire"]
+    assert summary.status == "ok", summary.problems
+    assert summary.window.rows == 600
+    assert summary.model_version == "3"
+    assert not summary.drift.dataset_drift
+    assert summary.variants["champion"].labelled == 600
+    assert not summary.retrain.fire
     assert (folder / "drift.html").stat().st_size > 10_000
-    assert io.read_json(folder / "summary.json")["run_id"] == summary["run_id"]
-    assert [h["run_id"] for h in mon.read_history(root)] == [summary["run_id"]]
+    assert io.read_json(folder / "summary.json")["run_id"] == summary.run_id
+    assert [h.run_id for h in read_history(root / mon.HISTORY_FILE)] == [summary.run_id]
     text = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
     assert 'mlops_drift_share{model_version="3"}' in text
 
@@ -102,9 +105,9 @@ def test_drift_in_consecutive_windows_asks_for_retraining(with_reference, schema
         start = START + timedelta(hours=k)
         write_log(root, shifted(tiny_deliveries(n=600, seed=10 + k)), schema, start)
         summary, _ = monitor(root, start)
-        assert summary["drift"]["dataset_drift"], summary["drift"]
-    assert summary["retrain"]["fire"], summary["retrain"]
-    assert "2 consecutive" in summary["retrain"]["reason"]
+        assert summary.drift.dataset_drift, summary.drift
+    assert summary.retrain.fire, summary.retrain
+    assert "2 consecutive" in summary.retrain.reason
     exported = mon.export_labelled(root, config, schema, f"sqlite:///{root / 'serving' / 'log.db'}")
     assert exported == 1200
     rows = pd.read_parquet(root / "data" / "source" / "labelled" / mon.LABELLED_FILE)
@@ -118,8 +121,8 @@ def test_an_empty_window_is_stale_and_keeps_the_previous_figures(with_reference,
     monitor(root, START)
     figures = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
     summary, folder = monitor(root, START + timedelta(days=1))
-    assert summary["status"] == "stale"
-    assert summary["window"]["rows"] == 0
+    assert summary.status == "stale"
+    assert summary.window.rows == 0
     assert (root / mon.METRICS_DIR / "monitoring.prom").read_text() == figures
     status = (root / mon.METRICS_DIR / "monitoring_status.prom").read_text()
     assert "mlops_monitoring_stale 1.0" in status
@@ -135,8 +138,8 @@ def test_a_missing_reference_is_named_and_the_window_stale(project: Path, schema
     monkeypatch.setattr(mon, "reference_for", missing)
     write_log(project, tiny_deliveries(n=300, seed=2), schema, START)
     summary, _ = mon.run_window(project, START, START + timedelta(minutes=30))
-    assert summary["status"] == "stale"
-    assert any("no drift reference" in p for p in summary["problems"])
+    assert summary.status == "stale"
+    assert any("no drift reference" in p for p in summary.problems)
 
 
 def test_a_crashing_run_leaves_reports_and_metrics_intact(with_reference, schema, monkeypatch):
@@ -149,7 +152,7 @@ def test_a_crashing_run_leaves_reports_and_metrics_intact(with_reference, schema
     def boom(*args, **kwargs):
         raise RuntimeError("evidently crashed")
 
-    monkeypatch.setattr("monitoring.summary.summarize_window", boom)
+    monkeypatch.setattr("monitoring.scoring.summarize_window", boom)
     with pytest.raises(RuntimeError):
         mon.run_window(root, START, START + timedelta(minutes=30))
     assert {p.name: p.read_bytes() for p in (root / mon.METRICS_DIR).iterdir()} == before
@@ -170,9 +173,9 @@ def test_two_runs_at_once_keep_their_own_reports(with_reference, schema) -> None
     for t in threads:
         t.join()
     assert len(results) == 2
-    ids = {s["run_id"] for s, _ in results}
+    ids = {s.run_id for s, _ in results}
     assert len(ids) == 2
-    assert {h["run_id"] for h in mon.read_history(root)} == ids
+    assert {h.run_id for h in read_history(root / mon.HISTORY_FILE)} == ids
     for _, folder in results:
         assert io.read_json(folder / "summary.json")["status"] == "ok"
 
@@ -196,9 +199,32 @@ def test_the_flow_on_dask_tests_segments_in_workers(
         end = (START + timedelta(minutes=30)).isoformat()
         outcome = mon.monitoring_flow(str(root), end=end, request_retrain=False)
         APILogWorker.drain_all(timeout=10)  # the flow's logs, while the server still runs
-    segmented = outcome.summary["segment_drift"]
-    assert segmented["column"] == "area_type" and segmented["skipped"] == {}
-    assert all(s["dataset_drift"] for s in segmented["segments"].values())
+    segmented = outcome.summary.segment_drift
+    assert segmented.column == "area_type" and segmented.skipped == {}
+    assert all(s.dataset_drift for s in segmented.segments.values())
     text = (root / mon.METRICS_DIR / "monitoring.prom").read_text()
     labels = 'model_version="3",segment="rural",segment_column="area_type"'
     assert f"mlops_segment_dataset_drift{{{labels}}} 1.0" in text
+
+
+def test_the_printed_summary_reads_as_before() -> None:
+    drifted = WindowSummary.from_json(golden("drifted_again"))
+    assert mon.format_summary(drifted, 12).splitlines() == [
+        "window 2026-11-25T21:15:00 .. 2026-11-25T22:15:00: 1500 predictions, 750 labelled, "
+        "model v3: ok",
+        "  drift: 5 of 12 features (share 0.42, threshold 0.30): distance_km, precip_mm, "
+        "depot_load, weather, carrier",
+        "  prediction drift: Wasserstein distance (normed) 1.645",
+        "  champion v3: 1500 rows, 750 labelled, live recall 0.977, precision 0.578",
+        "  RETRAIN requested: dataset drift in 2 consecutive windows (2 needed); live recall "
+        "0.977 >= 0.800 on 750 labelled rows",
+        "  exported 12 labelled production rows for training",
+    ]
+    stale = WindowSummary.from_json(golden("no_reference"))
+    assert mon.format_summary(stale).splitlines() == [
+        "window 2026-11-25T21:15:00 .. 2026-11-25T22:15:00: 1500 predictions, 700 labelled, "
+        "model v3: stale",
+        "  problem: no drift reference for model version 3",
+        "  problem: parcel-delay v3: no drift reference",
+        "  no retraining: window not scored: no drift reference for model version 3",
+    ]

@@ -416,12 +416,13 @@ def test_every_panel_and_rule_works_on_real_data(
     exporter_dir: tuple[Path, int],
     rows: Callable[..., list[dict[str, Any]]],
 ) -> None:
-    from monitoring.exporter import export_flow_run, export_summary
+    from monitoring.metrics import export_flow_run, export_summary
+    from monitoring.summary import WindowSummary
 
     server, router = service
     directory, _ = exporter_dir
     summary = window_summary()
-    export_summary(summary, directory, gateway_url="")
+    export_summary(WindowSummary.from_json(summary), directory, gateway_url="")
     now = time.time()
     for flow, state, seconds in (
         ("training", "completed", 312.0),

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from monitoring.drift import CHI2, JS, KS, WASSERSTEIN, Z, evidently_drift, save_report, scipy_drift
+from monitoring.drift import (
+    CHI2,
+    JS,
+    KS,
+    WASSERSTEIN,
+    DriftResult,
+    Z,
+    evidently_drift,
+    save_report,
+    scipy_drift,
+)
 from monitoring.window import current_frame
 from pipelines.schema import Schema
 from tests.conftest import tiny_deliveries
@@ -19,8 +29,8 @@ def window(raw, schema: Schema, **kwargs: Any):
     return current_frame(log_rows(raw, schema, **kwargs), schema)
 
 
-def drifted(result: dict[str, Any]) -> set[str]:
-    return {name for name, f in result["drift"]["features"].items() if f["drifted"]}
+def drifted(result: DriftResult) -> set[str]:
+    return {name for name, f in result.drift.features.items() if f.drifted}
 
 
 @pytest.fixture(scope="module")
@@ -50,48 +60,48 @@ def test_unshifted_data_does_not_drift(deliveries, schema):
     ref = reference(deliveries(n=1500, seed=0), schema)
     result = scipy_drift(ref, window(deliveries(n=1500, seed=1), schema), schema, SHARE, MAX_ROWS)
     assert drifted(result) == set()
-    assert result["drift"]["dataset_drift"] is False
-    assert result["drift"]["share"] == 0.0
-    assert result["prediction_drift"]["drifted"] is False
+    assert result.drift.dataset_drift is False
+    assert result.drift.share == 0.0
+    assert result.prediction_drift.drifted is False
 
 
 def test_shifted_features_and_scores_drift(schema, large):
     result = scipy_drift(*large, schema, SHARE, MAX_ROWS)
-    drift = result["drift"]
+    drift = result.drift
     assert drifted(result) == set(SHIFTED)
-    assert drift["drifted"] == 5
-    assert drift["share"] == pytest.approx(5 / 14)
-    assert drift["dataset_drift"] is True
-    assert drift["threshold_share"] == SHARE
-    assert (drift["rows_compared"], drift["reference_rows"]) == (1500, 1500)
-    assert drift["features"]["precip_mm"]["method"] == WASSERSTEIN
-    assert drift["features"]["weather"]["method"] == JS
-    assert drift["features"]["weather"]["threshold"] == 0.1
-    assert result["prediction_drift"]["method"] == WASSERSTEIN
-    assert result["prediction_drift"]["drifted"] is True
+    assert drift.drifted == 5
+    assert drift.share == pytest.approx(5 / 14)
+    assert drift.dataset_drift is True
+    assert drift.threshold_share == SHARE
+    assert (drift.rows_compared, drift.reference_rows) == (1500, 1500)
+    assert drift.features["precip_mm"].method == WASSERSTEIN
+    assert drift.features["weather"].method == JS
+    assert drift.features["weather"].threshold == 0.1
+    assert result.prediction_drift.method == WASSERSTEIN
+    assert result.prediction_drift.drifted is True
 
 
 def test_small_references_get_p_value_tests(schema, small):
     result = scipy_drift(*small, schema, SHARE, MAX_ROWS)
-    features = result["drift"]["features"]
-    assert features["precip_mm"]["method"] == KS
-    assert features["weather"]["method"] == CHI2  # clear, rain + snow
-    assert features["service_tier"]["method"] == CHI2
-    assert features["precip_mm"]["threshold"] == 0.05
+    features = result.drift.features
+    assert features["precip_mm"].method == KS
+    assert features["weather"].method == CHI2  # clear, rain + snow
+    assert features["service_tier"].method == CHI2
+    assert features["precip_mm"].threshold == 0.05
     assert set(SHIFTED) <= drifted(result)
 
 
 def test_two_valued_columns_get_the_z_test(deliveries, schema):
     ref = reference(deliveries(n=80, seed=0), schema)
     result = scipy_drift(ref, window(deliveries(n=80, seed=1), schema), schema, SHARE, MAX_ROWS)
-    assert result["drift"]["features"]["weather"]["method"] == Z  # clear or rain
-    assert result["drift"]["features"]["weather"]["drifted"] is False
+    assert result.drift.features["weather"].method == Z  # clear or rain
+    assert result.drift.features["weather"].drifted is False
 
 
 def test_large_frames_are_sampled_to_max_rows(schema, large):
-    drift = scipy_drift(*large, schema, SHARE, max_rows=1000, seed=1)["drift"]
-    assert (drift["rows_compared"], drift["reference_rows"]) == (1000, 1000)
-    assert drift["features"]["precip_mm"]["method"] == KS  # a 1,000-row reference
+    drift = scipy_drift(*large, schema, SHARE, max_rows=1000, seed=1).drift
+    assert (drift.rows_compared, drift.reference_rows) == (1000, 1000)
+    assert drift.features["precip_mm"].method == KS  # a 1,000-row reference
 
 
 def test_prediction_drift_compares_only_the_reference_models_scores(deliveries, schema):
@@ -99,10 +109,9 @@ def test_prediction_drift_compares_only_the_reference_models_scores(deliveries, 
     ref = reference(deliveries(n=1500, seed=0), schema)
     other = window(raw, schema, model_version="4")
     assert (
-        scipy_drift(ref, other, schema, SHARE, MAX_ROWS, model_version="3")["prediction_drift"]
-        is None
+        scipy_drift(ref, other, schema, SHARE, MAX_ROWS, model_version="3").prediction_drift is None
     )
-    assert scipy_drift(ref, other, schema, SHARE, MAX_ROWS)["prediction_drift"] is not None
+    assert scipy_drift(ref, other, schema, SHARE, MAX_ROWS).prediction_drift is not None
 
 
 @pytest.mark.parametrize("data", ["large", "small"])
@@ -110,20 +119,17 @@ def test_evidently_and_scipy_agree(schema, large, small, evidently_runs, data):
     ref, cur = {"large": large, "small": small}[data]
     ours = scipy_drift(ref, cur, schema, SHARE, MAX_ROWS, seed=0, model_version="3")
     theirs, _ = evidently_runs[data]
-    assert theirs["drift"]["method"] == "evidently ValueDrift"
+    assert theirs.drift.method == "evidently ValueDrift"
     for key in ("rows_compared", "reference_rows", "drifted", "dataset_drift"):
-        assert theirs["drift"][key] == ours["drift"][key], key
-    assert list(theirs["drift"]["features"]) == schema.feature_names
-    pairs = [
-        (name, f, ours["drift"]["features"][name])
-        for name, f in theirs["drift"]["features"].items()
-    ]
-    pairs.append(("prediction", theirs["prediction_drift"], ours["prediction_drift"]))
+        assert getattr(theirs.drift, key) == getattr(ours.drift, key), key
+    assert list(theirs.drift.features) == schema.feature_names
+    pairs = [(name, f, ours.drift.features[name]) for name, f in theirs.drift.features.items()]
+    pairs.append(("prediction", theirs.prediction_drift, ours.prediction_drift))
     for name, e, s in pairs:
         for key in ("method", "threshold", "drifted"):
-            assert e[key] == s[key], (name, key)
-        assert e["score"] == pytest.approx(s["score"], abs=1e-3), name
-        assert type(e["score"]) is float and type(e["drifted"]) is bool
+            assert getattr(e, key) == getattr(s, key), (name, key)
+        assert e.score == pytest.approx(s.score, abs=1e-3), name
+        assert type(e.score) is float and type(e.drifted) is bool
     if data == "large":
         assert drifted(theirs) == set(SHIFTED)
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from monitoring.retrain_policy import decide, drift_streak
+from monitoring.summary import (
+    DatasetDrift,
+    RetrainVerdict,
+    VariantQuality,
+    WindowSpan,
+    WindowSummary,
+)
 from pipelines.config import Monitoring, Retrain
 
 SETTINGS = Monitoring(retrain=Retrain(drift_windows=2, min_labelled=200))
 MIN_RECALL = 0.8
+AT = datetime(2026, 11, 25, 22, 15, tzinfo=UTC)
+_RUNS = itertools.count()
 
 
 def w(
@@ -20,18 +31,28 @@ def w(
     recall: float | None = None,
     labelled: int = 0,
     run: str | None = None,
-) -> dict[str, Any]:
+) -> WindowSummary:
     """A window summary; drift None means the window was stale."""
+    run_id = run or f"run-{next(_RUNS)}"
+    span = WindowSpan(AT, AT, rows=1000, labelled=labelled)
     if drift is None:
-        return {"run_id": run, "model_version": version, "status": "stale", "problems": ["empty"]}
-    return {
-        "run_id": run,
-        "model_version": version,
-        "status": "ok",
-        "problems": [],
-        "drift": {"dataset_drift": drift},
-        "variants": {"champion": {"labelled": labelled, "recall": recall}},
-    }
+        return WindowSummary.stale(run_id, span, version, ["empty"], AT)
+    return WindowSummary(
+        run_id=run_id,
+        finished_at=AT,
+        window=span,
+        model_version=version,
+        status="ok",
+        problems=[],
+        retrain=RetrainVerdict(False, ""),
+        drift=DatasetDrift("scipy", 1000, 1000, 0.5 if drift else 0.0, 0.3, drift, 0, {}),
+        variants={"champion": quality(labelled, recall)},
+    )
+
+
+def quality(labelled: int, recall: float | None) -> VariantQuality:
+    """The champion's quality with only the figures the policy reads."""
+    return VariantQuality("3", 1000, labelled, recall, None, None, None, None, None, [])
 
 
 D, N, S = True, False, None  # drifted, not drifted, stale
@@ -59,19 +80,19 @@ D, N, S = True, False, None  # drifted, not drifted, stale
 )
 def test_decide(history, latest, fire, reason):
     verdict = decide(history, latest, SETTINGS, MIN_RECALL)
-    assert verdict["fire"] is fire
-    assert reason in verdict["reason"]
+    assert verdict.fire is fire
+    assert reason in verdict.reason
 
 
 def test_the_latest_window_counts_once_when_history_already_holds_it():
     latest = w(D, run="b")
     assert drift_streak([w(N, run="a"), latest], latest, 2) == 1
-    assert decide([latest], latest, SETTINGS, MIN_RECALL)["fire"] is False
+    assert decide([latest], latest, SETTINGS, MIN_RECALL).fire is False
 
 
 def test_one_drifted_window_is_enough_when_configured():
     settings = Monitoring(retrain=Retrain(drift_windows=1, min_labelled=200))
-    assert decide([], w(D), settings, MIN_RECALL)["fire"] is True
+    assert decide([], w(D), settings, MIN_RECALL).fire is True
 
 
 def test_the_streak_stops_counting_at_the_number_needed():
@@ -79,11 +100,11 @@ def test_the_streak_stops_counting_at_the_number_needed():
 
 
 def test_one_retraining_request_per_served_model():
-    asked = dict(w(D, run="b"), retrain={"fire": True, "reason": ""})
+    asked = replace(w(D, run="b"), retrain=RetrainVerdict(True, ""))
     again = decide([w(D, run="a"), asked], w(D, run="c"), SETTINGS, MIN_RECALL)
-    assert again["fire"] is False  # the streak restarts after a request
+    assert again.fire is False  # the streak restarts after a request
     low_recall = decide([asked], w(N, run="c", recall=0.5, labelled=900), SETTINGS, MIN_RECALL)
-    assert low_recall["fire"] is False
-    assert "already asked for in window b" in low_recall["reason"]
+    assert low_recall.fire is False
+    assert "already asked for in window b" in low_recall.reason
     new_model = [asked, w(D, run="d", version="4")]
-    assert decide(new_model, w(D, run="e", version="4"), SETTINGS, MIN_RECALL)["fire"] is True
+    assert decide(new_model, w(D, run="e", version="4"), SETTINGS, MIN_RECALL).fire is True

@@ -25,17 +25,18 @@ def rural_shift(schema):
 
 def test_only_the_shifted_segment_drifts(schema, rural_shift) -> None:
     result = segment_drift(*rural_shift, schema, "area_type", SHARE, 300, MAX_ROWS)
-    assert result["column"] == "area_type" and result["skipped"] == {}
-    segments = result["segments"]
+    assert result.column == "area_type" and result.skipped == {}
+    segments = result.segments
     assert list(segments) == ["urban", "suburban", "rural"]
-    assert [name for name, s in segments.items() if s["dataset_drift"]] == ["rural"]
+    assert [name for name, s in segments.items() if s.dataset_drift] == ["rural"]
     rural = segments["rural"]
-    assert {"precip_mm", "distance_km", "depot_load"} <= set(rural["drifted_features"])
-    assert "area_type" not in rural["drifted_features"]
-    assert rural["prediction_drift"]["drifted"] is True
+    assert {"precip_mm", "distance_km", "depot_load"} <= set(rural.drifted_features)
+    assert "area_type" not in rural.drifted_features
+    assert rural.prediction_drift is not None
+    assert rural.prediction_drift.drifted is True
     # a single noisy feature in a ~1,000-row segment is possible; a dataset drift is not
-    assert all(len(segments[name]["drifted_features"]) <= 1 for name in ("urban", "suburban"))
-    assert sum(s["rows"] for s in segments.values()) == 3000
+    assert all(len(segments[name].drifted_features) <= 1 for name in ("urban", "suburban"))
+    assert sum(s.rows for s in segments.values()) == 3000
 
 
 def test_small_segments_are_skipped_with_their_counts(schema, rural_shift) -> None:
@@ -44,8 +45,8 @@ def test_small_segments_are_skipped_with_their_counts(schema, rural_shift) -> No
         [cur[cur["area_type"] != "rural"], cur[cur["area_type"] == "rural"].head(50)]
     )
     result = segment_drift(ref, few_rural, schema, "area_type", SHARE, 300, MAX_ROWS)
-    assert list(result["segments"]) == ["urban", "suburban"]
-    assert result["skipped"]["rural"].startswith("50 rows in the window")
+    assert list(result.segments) == ["urban", "suburban"]
+    assert result.skipped["rural"].startswith("50 rows in the window")
 
 
 def test_segments_go_through_the_mapper(schema, rural_shift) -> None:

@@ -1,137 +1,76 @@
-"""The window summary: the contract's shape when scored, stale (and why) when not."""
+"""The typed window summary: its one JSON form is the recorded one, and reads back the same."""
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from monitoring.summary import summarize_window
-from tests.conftest import ROOT
-from tests.monitoring.factories import empty_log, log_rows, reference
+from monitoring.summary import RetrainVerdict, WindowSpan, WindowSummary
+from tests.monitoring.summaries import contract_example, full_summary_json, golden
 
-START, END = datetime(2026, 11, 25, 21, 15, tzinfo=UTC), datetime(2026, 11, 25, 22, 15, tzinfo=UTC)
-STALE_ABSENT = ("drift", "prediction_drift", "variants")
+RECORDED = ["drifted", "drifted_again", "ok", "few", "empty", "no_reference", "window_problem"]
 
 
-def contract_example() -> dict[str, Any]:
-    text = (ROOT / "docs" / "monitoring-contract.md").read_text()
-    return json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
-
-
-def plain_json(value: Any) -> None:
-    """Only JSON's own types, so json.dumps needs no default and no NaN."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            assert isinstance(key, str)
-            plain_json(item)
-    elif isinstance(value, list):
-        for item in value:
-            plain_json(item)
-    else:
-        assert value is None or type(value) in (str, int, float, bool), (value, type(value))
-        assert not (isinstance(value, float) and not np.isfinite(value))
-
-
-def summarize(log, ref, schema, config, version="3", history=()):
-    return summarize_window(log, ref, schema, config, START, END, version, list(history), "run-1")
-
-
-def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
-    raw = deliveries(n=1500, seed=1)
-    champion = log_rows(raw.iloc[:1200], schema, labelled_every=3)
-    challenger = log_rows(raw.iloc[1200:], schema, variant="challenger", model_version="4")
-    log = pd.concat([champion, challenger], ignore_index=True)
-    ref = reference(deliveries(n=1500, seed=0), schema)
-    history = [{"run_id": "run-0", "model_version": "3", "status": "ok", "drift": {}}]
-
-    summary, snapshot = summarize(log, ref, schema, config.project, history=history)
-
-    example = contract_example()
-    assert list(summary) == list(example)
-    assert summary["status"] == "ok" and summary["problems"] == []
-    assert summary["run_id"] == "run-1" and summary["model_version"] == "3"
-    assert summary["window"] == {
-        "start": START.isoformat(),
-        "end": END.isoformat(),
-        "rows": 1500,
-        "labelled": 400 + 300,
-    }
-    assert datetime.fromisoformat(summary["finished_at"]).tzinfo is not None
-    drift = summary["drift"]
-    assert set(example["drift"]) <= set(drift)
-    assert drift["dataset_drift"] is False  # the same process, another sample
-    assert drift["threshold_share"] == config.project.monitoring.drift_share
-    assert list(drift["features"]) == schema.feature_names
-    feature = example["drift"]["features"]["distance_km"]
-    assert all(set(f) == set(feature) for f in drift["features"].values())
-    assert set(summary["prediction_drift"]) == set(example["prediction_drift"])
-    segmented = summary["segment_drift"]
-    assert set(segmented) == set(example["segment_drift"])
-    assert segmented["column"] == config.project.monitoring.segment_by
-    rural = example["segment_drift"]["segments"]["rural"]
-    assert all(set(s) == set(rural) for s in segmented["segments"].values())
-    assert sum(s["rows"] for s in segmented["segments"].values()) == 1500
-    assert list(summary["variants"]) == ["champion", "challenger"]
-    champion_q = summary["variants"]["champion"]
-    assert set(champion_q) == set(example["variants"]["champion"])
-    version, rows, labelled = (champion_q[k] for k in ("model_version", "rows", "labelled"))
-    assert (version, rows, labelled) == ("3", 1200, 400)
-    assert summary["variants"]["challenger"]["model_version"] == "4"
-    calibration_keys = set(example["variants"]["champion"]["calibration"][0])
-    assert all(set(b) == calibration_keys for b in champion_q["calibration"])
-    recall = champion_q["recall"]  # the oracle at 0.5 misses most of the tiny batch's delays
-    assert summary["retrain"] == {
-        "fire": True,
-        "reason": f"0 drifted windows of 2 needed; live recall {recall:.3f} < 0.800 "
-        "on 400 labelled rows",
-    }
-    plain_json(summary)
-    assert snapshot is not None
+@pytest.mark.parametrize("name", RECORDED)
+def test_a_recorded_summary_reads_back_to_the_same_json(name) -> None:
+    recorded = golden(name)
+    summary = WindowSummary.from_json(recorded)
+    assert json.dumps(summary.to_json()) == json.dumps(recorded)  # keys, order, nulls, values
+    assert WindowSummary.from_json(summary.to_json()) == summary
 
 
 @pytest.mark.parametrize(
-    ("case", "problem"),
-    [
-        ("empty", "no predictions in the window"),
-        ("few", "only 50 predictions in the window, fewer than monitoring.min_rows (200)"),
-        ("missing feature", "missing from the prediction log: 'weather'"),
-        ("no reference", "no drift reference for model version 3"),
-        ("reference lacks", "the drift reference of model version 3 lacks: 'depot'"),
-        ("bad time", "1 rows have no readable 'pickup_time'"),
-    ],
+    "data",
+    [contract_example(), full_summary_json(), full_summary_json(stale=True)],
+    ids=["contract", "full", "stale"],
 )
-def test_a_window_that_cannot_be_scored_is_stale_and_says_why(
-    deliveries, schema, config, case, problem
-):
-    raw = deliveries(n=300)
-    log, ref = log_rows(raw, schema, labelled_every=2), reference(raw, schema)
-    if case == "empty":
-        log = empty_log()
-    elif case == "few":
-        log = log.iloc[:50]
-    elif case == "missing feature":
-        log = log.drop(columns=["weather"])
-    elif case == "no reference":
-        ref = None
-    elif case == "reference lacks":
-        ref = ref.drop(columns=["depot"])
-    else:
-        log.loc[7, "pickup_time"] = "not a time"
+def test_the_contracts_examples_round_trip(data) -> None:
+    summary = WindowSummary.from_json(data)
+    assert summary.to_json() == data
+    assert WindowSummary.from_json(summary.to_json()) == summary
 
-    summary, snapshot = summarize(log, ref, schema, config)
 
-    assert summary["status"] == "stale"
-    assert summary["problems"] == [problem]
-    assert snapshot is None
-    for key in STALE_ABSENT:
-        assert key not in summary
-    assert summary["window"]["rows"] == len(log)
-    assert summary["window"]["labelled"] == int(log["outcome"].notna().sum())
-    assert summary["retrain"] == {"fire": False, "reason": f"window not scored: {problem}"}
-    plain_json(summary)
+def test_a_scored_window_has_every_section_and_a_stale_one_none() -> None:
+    ok, stale = WindowSummary.from_json(golden("ok")), WindowSummary.from_json(golden("few"))
+    assert ok.is_scored and ok.drift is not None and ok.segment_drift is not None
+    assert ok.variants is not None and list(ok.variants) == ["champion", "challenger"]
+    assert ok.variants["champion"].calibration[0].bin == "0.0-0.1"
+    assert not stale.is_scored
+    assert (stale.drift, stale.prediction_drift, stale.segment_drift, stale.variants) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert isinstance(ok.finished_at, datetime) and ok.finished_at.tzinfo is not None
+
+
+def test_a_scored_window_without_scores_writes_a_null_prediction_drift() -> None:
+    summary = replace(WindowSummary.from_json(golden("ok")), prediction_drift=None)
+    data = summary.to_json()
+    assert data["prediction_drift"] is None
+    assert WindowSummary.from_json(data) == summary
+
+
+def test_the_stale_summary_is_the_recorded_stale_form() -> None:
+    recorded = golden("few")
+    window = recorded["window"]
+    span = WindowSpan(
+        datetime.fromisoformat(window["start"]),
+        datetime.fromisoformat(window["end"]),
+        window["rows"],
+        window["labelled"],
+    )
+    finished = datetime.fromisoformat(recorded["finished_at"])
+    stale = WindowSummary.stale(recorded["run_id"], span, "3", recorded["problems"], finished)
+    assert json.dumps(stale.to_json()) == json.dumps(recorded)
+
+
+def test_a_window_not_scored_never_asks_for_retraining() -> None:
+    assert RetrainVerdict.not_scored(["no predictions", "no reference"]) == RetrainVerdict(
+        False, "window not scored: no predictions; no reference"
+    )
+    assert RetrainVerdict.not_scored([]).reason == "window not scored: status stale"

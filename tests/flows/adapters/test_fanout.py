@@ -100,7 +100,7 @@ def test_segment_drift_on_dask_gives_the_same_figures(on_server: str, schema) ->
     args = (ref, cur, schema, "area_type", 0.3, 300, 100_000)
     here = segment_drift(*args)
     there = segment_drift(*args, run=engine_mapper(DASK, "segment"))
-    assert there == here and len(here["segments"]) == 3
+    assert there == here and len(here.segments) == 3
 
 
 @pytest.mark.e2e

@@ -15,7 +15,7 @@ def test_versions_aliases_and_the_snapshot(tmp_path: Path) -> None:
 
     from flows.adapters import registry, tracking
     from pipelines.config import Runtime
-    from services.registry_models import RegistryState, RoleEntry
+    from services.registry_state import RegistryState, RoleEntry
 
     runtime = Runtime(tracking_uri=None, model_name="registry-test")  # tmp_path/mlflow.db
     previous = mlflow.get_tracking_uri()
