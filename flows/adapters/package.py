@@ -31,7 +31,7 @@ from services.registry_state import ROLES, RoleEntry
 
 BENTO_NAME = "parcel-delay-service"
 SERVICE = "services.bento_service:DelayService"
-INCLUDE = ["services/*.py", str(paths.PINS), "pipelines/**/*.py", "params.yaml", "project.yaml"]
+INCLUDE = ["services/**/*.py", str(paths.PINS), "pipelines/**/*.py", "params.yaml", "project.yaml"]
 PACKAGES = [
     "bentoml",
     "fastapi",

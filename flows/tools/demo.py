@@ -11,6 +11,7 @@ service, the prediction log, Evidently. Each step prints its evidence.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -22,9 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from flows import paths
+from flows.monitoring import monitoring_flow
 from flows.release_ops import describe_state, read_state
+from flows.tools.simulate import simulate
+from flows.tools.traffic import TrafficResult
+from flows.training import format_training, training_flow
+from monitoring.summary import WindowSummary
 from pipelines import io
+from pipelines.config import Runtime
+from services.auth import ensure_local_keys, load_keys
+from services.pins import read_package_report
 
 BIN = Path(sys.executable).parent
 
@@ -45,16 +56,12 @@ class Timeline:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def _wait(url: str, seconds: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    import httpx
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -138,8 +145,6 @@ class BackgroundTraffic:
         self._thread.start()
 
     def _run(self) -> None:
-        from flows.tools.simulate import simulate
-
         seed = 1000
         while not self._stop.is_set():
             seed += 1
@@ -162,114 +167,117 @@ class BackgroundTraffic:
             self._thread.join(timeout=120)
 
 
-def run_demo(
-    root: Path, rate: float = 48.0, phase_seconds: float = 25.0, scenario: str = "winter"
-) -> int:
-    """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
-    from flows.monitoring import monitoring_flow
-    from flows.tools.simulate import simulate
-    from flows.training import format_training, training_flow
-    from pipelines.config import Runtime
-    from services.auth import ensure_local_keys, load_keys
+class _Demo:
+    """One run of the loop: the servers it started, the service's address, the timeline."""
 
-    timeline = Timeline()
-    logs = root / paths.DEMO_LOGS
-    env = dict(os.environ)
-    with ExitStack() as stack:
+    def __init__(self, root: Path, stack: ExitStack, rate: float, phase_seconds: float) -> None:
+        self.root, self.stack, self.rate, self.phase_seconds = root, stack, rate, phase_seconds
+        self.timeline = Timeline()
+        self.logs = root / paths.DEMO_LOGS
+        self.env = dict(os.environ)
+        self.url = self.api_key = ""
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """A server process, stopped when the demo ends; its output in state/demo/<name>.log."""
+        return self.stack.enter_context(
+            _process(args, self.logs / f"{name}.log", self.env, self.root)
+        )
+
+    def prefect(self) -> None:
+        """A Prefect server for the deployments and their triggers (unless one is configured)."""
         if not os.environ.get("PREFECT_API_URL"):
             port = _free_port()
-            server = stack.enter_context(
-                _process(
-                    [
-                        str(BIN / "prefect"),
-                        "server",
-                        "start",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    logs / "prefect-server.log",
-                    env,
-                    root,
-                )
+            server = self.start(
+                "prefect-server",
+                [
+                    str(BIN / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
             )
             _wait(f"http://127.0.0.1:{port}/api/health", 180, server)
-            os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-        timeline.step("prefect", f"server at {os.environ['PREFECT_API_URL']}")
+            url = f"http://127.0.0.1:{port}/api"
+            os.environ["PREFECT_API_URL"] = self.env["PREFECT_API_URL"] = url
+        self.timeline.step("prefect", f"server at {os.environ['PREFECT_API_URL']}")
 
-        outcome = training_flow(root=str(root))
-        ev = outcome.evaluation
-        chosen = ev.chosen_report.holdout
+    def train(self) -> None:
+        """The training flow: DVC stages, tracking, gate, registry, package."""
+        outcome = training_flow(root=str(self.root))
+        chosen = outcome.evaluation.chosen_report.holdout
         decision = outcome.decision
         registered = f"v{decision.version} '{decision.alias}'" if decision else "-"
-        timeline.step(
+        self.timeline.step(
             "train",
-            f"{ev.chosen} holdout AUC {chosen.roc_auc:.3f}, recall {chosen.recall:.3f}, "
-            f"precision {chosen.precision:.3f}; registry {registered}",
+            f"{outcome.evaluation.chosen} holdout AUC {chosen.roc_auc:.3f}, recall "
+            f"{chosen.recall:.3f}, precision {chosen.precision:.3f}; registry {registered}",
         )
         print(format_training(outcome), flush=True)
 
+    def serve(self) -> None:
+        """The packaged Bento on a free port, then the orchestrator serving the deployments."""
         runtime = Runtime()
-        ensure_local_keys(runtime, root)
-        api_key = load_keys(runtime, root).api_key
+        ensure_local_keys(runtime, self.root)
+        self.api_key = load_keys(runtime, self.root).api_key
         port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        env["MLOPS_SERVICE_URL"] = os.environ["MLOPS_SERVICE_URL"] = url
-        service = stack.enter_context(
-            _process(
-                [str(BIN / "mlops"), "--root", str(root), "serve", "--port", str(port)],
-                logs / "service.log",
-                env,
-                root,
-            )
-        )
-        _wait(f"{url}/ready", 240, service)
-        packaged = io.read_json(root / paths.PACKAGE)
-        timeline.step("serve", f"{packaged['bento']} at {url} (champion-only)")
-
-        orchestrator = stack.enter_context(
-            _process(
-                [str(BIN / "mlops"), "--root", str(root), "orchestrate", "--no-schedule"],
-                logs / "orchestrator.log",
-                env,
-                root,
-            )
-        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.env["MLOPS_SERVICE_URL"] = os.environ["MLOPS_SERVICE_URL"] = self.url
+        mlops = [str(BIN / "mlops"), "--root", str(self.root)]
+        service = self.start("service", [*mlops, "serve", "--port", str(port)])
+        _wait(f"{self.url}/ready", 240, service)
+        report = read_package_report(self.root)
+        bento = report.bento if report else "?"
+        self.timeline.step("serve", f"{bento} at {self.url} (champion-only)")
+        orchestrator = self.start("orchestrator", [*mlops, "orchestrate", "--no-schedule"])
         _wait_deployments(orchestrator)
-        timeline.step("orchestrate", "deployments retrain, scheduled monitoring, release served")
+        self.timeline.step(
+            "orchestrate", "deployments retrain, scheduled monitoring, release served"
+        )
 
+    def window(self, scenario: str, seed: int) -> tuple[datetime, WindowSummary]:
+        """One window of `scenario` traffic, then the monitoring flow on it; (start, summary)."""
         phase = datetime.now(UTC)
-        normal = simulate(url, api_key, "none", rate, phase_seconds, 1.0, seed=1, root=root)
-        timeline.step("traffic", _traffic(normal))
+        sent = simulate(
+            self.url,
+            self.api_key,
+            scenario,
+            self.rate,
+            self.phase_seconds,
+            1.0,
+            seed=seed,
+            root=self.root,
+        )
+        self.timeline.step("traffic", f"scenario {scenario}: {_traffic(sent)}")
         time.sleep(2)  # the last outcomes arrive
-        summary = _monitor(monitoring_flow, root, phase)
-        timeline.step("monitor", _monitor_line(summary))
+        now = datetime.now(UTC)
+        minutes = (now - phase).total_seconds() / 60
+        summary = monitoring_flow(
+            root=str(self.root), window_minutes=minutes, end=now.isoformat()
+        ).summary
+        self.timeline.step("monitor", _monitor_line(summary))
+        return phase, summary
 
-        fired = bool(summary.get("retrain", {}).get("fire"))
-        for k in range(0 if fired else 4):
-            phase = datetime.now(UTC)
-            drifted = simulate(
-                url, api_key, scenario, rate, phase_seconds, 1.0, seed=10 + k, root=root
-            )
-            timeline.step("traffic", f"scenario {scenario}: {_traffic(drifted)}")
-            time.sleep(2)
-            summary = _monitor(monitoring_flow, root, phase)
-            timeline.step("monitor", _monitor_line(summary))
-            if summary.get("retrain", {}).get("fire"):
-                fired = True
-                break
-        if not fired:
-            timeline.step("end", "no retraining was asked for: the loop stops here")
-            return 1
+    def drift_until_retrain(self, scenario: str, windows: int = 4) -> datetime | None:
+        """Normal traffic, then drifted windows until monitoring asks to retrain; when it did."""
+        phase, summary = self.window("none", seed=1)
+        for k in range(windows):
+            if summary.retrain.fire:
+                return phase
+            phase, summary = self.window(scenario, seed=10 + k)
+        return phase if summary.retrain.fire else None
 
-        traffic = BackgroundTraffic(url, api_key, root, rate)
+    def retrain_and_release(self, since: datetime, scenario: str) -> bool:
+        """Wait for the retrain and release runs the events start; True when the loop closed."""
+        traffic = BackgroundTraffic(self.url, self.api_key, self.root, self.rate)
         traffic.start(scenario)
-        stack.callback(traffic.stop)
-        retrain = wait_for_run("training/retrain", phase, 900)
-        registry = io.read_json(root / paths.REGISTRY_REPORT)
+        self.stack.callback(traffic.stop)
+        retrain = wait_for_run("training/retrain", since, 900)
+        registry = io.read_json(self.root / paths.REGISTRY_REPORT)
         challenger = registry.get("challenger")
-        timeline.step(
+        self.timeline.step(
             "retrain",
             f"event -> automation -> flow run {retrain.name}: {retrain.state.name}; "
             + (
@@ -279,16 +287,32 @@ def run_demo(
             ),
         )
         if not challenger or retrain.state.is_failed():
-            timeline.step("end", "the champion stays: see the training flow's summary")
-            return 0 if not retrain.state.is_failed() else 1
-        release = wait_for_run("release/on-challenger", phase, 900)
+            self.timeline.step("end", "the champion stays: see the training flow's summary")
+            return not retrain.state.is_failed()
+        release = wait_for_run("release/on-challenger", since, 900)
         traffic.stop()
-        state = read_state(root / paths.RELEASE_STATE_FILE)
+        state = read_state(self.root / paths.RELEASE_STATE_FILE)
         for line in describe_state(state):
-            timeline.step("release", line)
-        timeline.step("end", f"release flow run {release.name}: {release.state.name}")
-        closed = state is not None and state.stage in ("promoted", "rejected")
-    print("\ntimeline\n" + "\n".join(timeline.lines))
+            self.timeline.step("release", line)
+        self.timeline.step("end", f"release flow run {release.name}: {release.state.name}")
+        return state is not None and state.stage in ("promoted", "rejected")
+
+
+def run_demo(
+    root: Path, rate: float = 48.0, phase_seconds: float = 25.0, scenario: str = "winter"
+) -> int:
+    """Run the loop; returns 0 when it closed (promoted or rejected with evidence)."""
+    with ExitStack() as stack:
+        demo = _Demo(root, stack, rate, phase_seconds)
+        demo.prefect()
+        demo.train()
+        demo.serve()
+        since = demo.drift_until_retrain(scenario)
+        if since is None:
+            demo.timeline.step("end", "no retraining was asked for: the loop stops here")
+            return 1
+        closed = demo.retrain_and_release(since, scenario)
+    print("\ntimeline\n" + "\n".join(demo.timeline.lines))
     return 0 if closed else 1
 
 
@@ -311,7 +335,7 @@ def _wait_deployments(orchestrator: subprocess.Popen[bytes], seconds: float = 18
     raise TimeoutError("deployments were not registered in time")
 
 
-def _traffic(result: Any) -> str:
+def _traffic(result: TrafficResult) -> str:
     p99 = "n/a" if result.latency_p99_ms is None else f"{result.latency_p99_ms:.1f} ms"
     return (
         f"{result.answered} predictions, {sum(result.errors.values())} errors, p99 {p99}, "
@@ -319,23 +343,16 @@ def _traffic(result: Any) -> str:
     )
 
 
-def _monitor(monitoring_flow: Any, root: Path, since: datetime) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    minutes = (now - since).total_seconds() / 60
-    outcome = monitoring_flow(root=str(root), window_minutes=minutes, end=now.isoformat())
-    return outcome.summary.to_json()
-
-
-def _monitor_line(summary: dict[str, Any]) -> str:
-    if summary["status"] != "ok":
-        return f"stale: {'; '.join(summary.get('problems', []))}"
-    drift = summary["drift"]
-    drifted = [f for f, d in drift["features"].items() if d["drifted"]]
-    quality = (summary.get("variants") or {}).get("champion") or {}
-    recall = quality.get("recall")
+def _monitor_line(summary: WindowSummary) -> str:
+    if summary.status != "ok" or summary.drift is None:
+        return f"stale: {'; '.join(summary.problems)}"
+    drift = summary.drift
+    drifted = [name for name, column in drift.features.items() if column.drifted]
+    quality = (summary.variants or {}).get("champion")
+    recall = None if quality is None else quality.recall
     return (
-        f"drift share {drift['share']:.2f} ({', '.join(drifted) or 'none'}); live recall "
+        f"drift share {drift.share:.2f} ({', '.join(drifted) or 'none'}); live recall "
         f"{'n/a' if recall is None else f'{recall:.3f}'}; "
-        + ("RETRAIN: " if summary["retrain"]["fire"] else "")
-        + summary["retrain"]["reason"]
+        + ("RETRAIN: " if summary.retrain.fire else "")
+        + summary.retrain.reason
     )

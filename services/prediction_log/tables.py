@@ -8,6 +8,8 @@ the same way (safely when several processes start at once).
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -111,7 +113,19 @@ def parse_url(url: str) -> sa.URL:
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {int(_SQLITE_BUSY_TIMEOUT_MS)}")
-    cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor it them
+    # WAL: readers never block the writer, nor it them. It is stored in the file, so only
+    # the first connection switches; SQLite does not wait on its busy timeout for that
+    # switch, so processes opening a new file together retry it here.
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
     cursor.close()
 
 
