@@ -151,8 +151,9 @@ def rollback_target(status: PolicyStatus, state: ReleaseState | None) -> str | N
 
     After a release that promoted the serving champion: the champion it
     replaced. Otherwise the champion before the current one in the policy
-    history, unless the current one was itself put back by a rollback (so a
-    second rollback does nothing). None when no other champion ever served.
+    history (the service records its packaged roles first), unless the current
+    one was itself put back by a rollback: then a second rollback does nothing.
+    None when no other champion ever served.
     """
     current = status.policy.champion
     if state is not None and state.stage == "promoted" and state.challenger == current:

@@ -32,6 +32,8 @@ class PolicyError(ValueError):
     """A requested traffic policy cannot be applied (e.g. no challenger is loaded)."""
 
 
+PACKAGED_BY = "package"
+"""`changed_by` of the first policy row: the roles the service was packaged with."""
 FETCH_RETRY_SECONDS = 30.0
 """How soon a replica tries again to fetch a version the stored policy names."""
 
@@ -90,7 +92,15 @@ class Router:
         return self._policy
 
     def start(self) -> None:
-        """Adopt the stored policy (if it fits the loaded models) and start background work."""
+        """Adopt the stored policy (if it fits the loaded models) and start background work.
+
+        A store without any policy gets the packaged one as its first row, so the
+        history always shows which champion served first (what a rollback goes back to).
+        """
+        if self.policies.current() is None:
+            packaged = self.packaged
+            roles = f"champion v{packaged.champion}, challenger v{packaged.challenger}"
+            self.policies.record(packaged.model_dump(), PACKAGED_BY, f"as packaged: {roles}")
         self.refresh_policy()
         self._shadow.pool.start()
         self._publish()

@@ -135,13 +135,13 @@ def test_promote_by_cli_moves_policy_aliases_registry_json_and_the_next_package(
         assert (registry["champion"]["version"], registry["challenger"]["version"]) == ("2", "1")
 
         again = mlops(root, "release", "promote", "--version", "2", "--url", url)
-        assert "already champion" in again
+        assert "already the champion" in again
 
         back = mlops(root, "release", "rollback", "--url", url)
         assert "champion v1, challenger v2" in back
         assert aliases(root) == ("1", "2")
         twice = mlops(root, "release", "rollback", "--url", url)
-        assert "already champion" in twice and aliases(root) == ("1", "2")
+        assert "already the champion" in twice and aliases(root) == ("1", "2")
 
         mlops(root, "release", "promote", "--url", url)
     mlops(root, "package")  # a fresh package pins what the promotion left

@@ -24,16 +24,18 @@ from services.registry_state import RegistryState, RoleEntry
 from tests.flows.test_release import FakeService
 
 
-def history(*changes: tuple[str, str]) -> list[PolicyChange]:
-    """(champion, changed_by) pairs, newest first, as the admin route lists them."""
+def history(*changes: tuple[str, str | None, str]) -> list[PolicyChange]:
+    """(champion, challenger, changed_by), newest first, as the admin route lists them."""
     start = datetime(2026, 11, 25, tzinfo=UTC)
     return [
-        PolicyChange(start - timedelta(minutes=i), by, "", TrafficPolicy(champion=champion))
-        for i, (champion, by) in enumerate(changes)
+        PolicyChange(
+            start - timedelta(minutes=i), by, "", TrafficPolicy(champion=champion, challenger=chal)
+        )
+        for i, (champion, chal, by) in enumerate(changes)
     ]
 
 
-def status(champion: str, *changes: tuple[str, str]) -> PolicyStatus:
+def status(champion: str, *changes: tuple[str, str | None, str]) -> PolicyStatus:
     return PolicyStatus(TrafficPolicy(champion=champion), history(*changes))
 
 
@@ -53,12 +55,19 @@ def released(stage: str) -> ReleaseState:
 @pytest.mark.parametrize(
     ("now", "state", "target"),
     [
-        (status("2", ("2", "release-flow"), ("1", "packaged")), released("promoted"), "1"),
-        (status("2", ("2", "admin-cli"), ("1", "packaged")), None, "1"),
-        # the rollback itself is the newest change: a second rollback keeps v1
-        (status("1", ("1", ROLLBACK_BY), ("2", "release-flow")), released("rolled_back"), "1"),
-        (status("1", ("1", ROLLBACK_BY), ("2", "admin-cli"), ("1", "x")), None, "1"),
-        (status("1", ("1", "packaged")), None, None),
+        (status("2", ("2", "1", "release-flow"), ("1", "2", "package")), released("promoted"), "1"),
+        # no release state: the champion before the current one
+        (status("2", ("2", "1", "admin-cli"), ("1", "2", "package")), None, "1"),
+        (
+            status("2", ("2", "3", "admin-api"), ("2", "1", "admin-cli"), ("1", None, "x")),
+            None,
+            "1",
+        ),
+        # the rollback itself made the champion: a second rollback keeps v1
+        (status("1", ("1", "2", ROLLBACK_BY), ("2", "1", "release-flow")), None, "1"),
+        # a rejected challenger is never what a rollback brings
+        (status("1", ("1", "2", "release-flow"), ("1", "2", "package")), None, None),
+        (status("1"), None, None),
     ],
 )
 def test_rollback_target(now: PolicyStatus, state: ReleaseState | None, target: str | None) -> None:
