@@ -48,6 +48,9 @@ class TrainingOutcome:
     run_id: str | None
     data_pushed: str | None = None
     """DVC's word on pushing the outputs to the remote; None when no stage ran."""
+    packaged: bool | None = None
+    """Whether the package stage ran; False when no version is champion yet (nothing to
+    serve), None when the flow ran without registering."""
 
 
 def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
@@ -185,13 +188,17 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     runs = [run_stage(stage, path) for stage in stages if stage != PACKAGE_STAGE]
     tracked = track(path, config, runtime, None)
     decision = None
+    packaged = None
     if register_model:
         decision = register(path, config, runtime, tracked)
-        record_registry(path, runtime)
-        if PACKAGE_STAGE in stages:
+        state = record_registry(path, runtime)
+        if PACKAGE_STAGE in stages and state.champion is not None:
             runs.append(run_stage(PACKAGE_STAGE, path))
+            packaged = True
             if decision.alias == "challenger" and decision.reasons[:1] != [ALREADY]:
                 announce_challenger(path, decision, runtime.model_name)
+        elif PACKAGE_STAGE in stages:  # nothing to serve yet: the gate's checks say why
+            packaged = False
     pushed = push_data(path, runtime) if any(r.ran for r in runs) else None
     return TrainingOutcome(
         stages=runs,
@@ -201,6 +208,7 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
         decision=decision,
         run_id=tracked.parent_run_id,
         data_pushed=pushed,
+        packaged=packaged,
     )
 
 
@@ -236,6 +244,11 @@ def format_training(outcome: TrainingOutcome) -> str:
             lines.append(f"registry: version {d.version} has alias '{d.alias}'{note}")
         else:
             lines.append("registry: not registered: " + "; ".join(d.reasons))
+    if outcome.packaged is False:
+        lines.append(
+            "package: skipped: no version is champion yet, so there is nothing to serve; "
+            "fix what the gate names above and run `mlops train` again"
+        )
     if outcome.run_id:
         lines.append(f"MLflow run: {outcome.run_id}")
     if outcome.data_pushed:

@@ -61,3 +61,12 @@ def test_summary_says_why_nothing_was_registered_or_that_nothing_changed() -> No
     same = format_training(outcome(Decision("lgbm", "champion", "3", [ALREADY])))
     assert f"registry: version 3 has alias 'champion' ({ALREADY})" in same
     assert "registry:" not in format_training(outcome(None))
+
+
+def test_a_first_run_whose_gate_fails_says_why_and_that_nothing_was_packaged() -> None:
+    failed = outcome(Decision("lgbm", None, None, ["x: why"]))
+    text = format_training(TrainingOutcome(**{**vars(failed), "packaged": False}))
+    assert "gate: failed" in text and "  [FAIL] x: why" in text
+    assert "registry: not registered: x: why" in text
+    assert "package: skipped: no version is champion yet" in text
+    assert "run `mlops train` first" not in text
