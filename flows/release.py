@@ -76,7 +76,12 @@ def release_flow(
     started = time.time()
     path = Path(root).resolve()
     config, runtime = load(path), Runtime()
-    cfg = ReleaseConfig.from_release(config.project.release, poll_seconds, timeout_minutes)
+    cfg = ReleaseConfig.from_release(
+        config.project.release,
+        poll_seconds,
+        timeout_minutes,
+        config.project.requirements.latency_budget_ms,
+    )
     client = client_for(path, runtime, url)
     outcome = "failed"
     try:

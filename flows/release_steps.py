@@ -6,8 +6,9 @@
 2. shadow: the challenger scores `release.shadow_requests` live requests off the answer
    path; too many errors or too little agreement with the champion ends the release;
 3. A/B: the challenger answers `release.ab_weight` of the customers (sticky by
-   customer) until the non-inferiority test on live recall (monitoring/online.py)
-   says promote or reject;
+   customer) until the non-inferiority tests on live recall and precision
+   (monitoring/ab_test.py) say promote or reject; a challenger over the latency
+   budget is rejected in shadow or at the first A/B look;
 4. promote: `release_ops.promote`, the one way a champion changes: the service makes
    the challenger champion and the old champion challenger (both are in memory: no
    reload, no downtime) and moves the registry aliases with it; reject / time-out /
@@ -40,7 +41,8 @@ from flows.release_ops import (
     read_state,
     utc_now,
 )
-from monitoring.online import PROMOTE, WAIT, ABVerdict, ShadowReport, ab_test, shadow_report
+from monitoring.ab_test import PROMOTE, WAIT, ABVerdict, ab_test
+from monitoring.shadow_report import ShadowReport, shadow_report
 from pipelines import io
 from pipelines.config import Release
 
@@ -68,6 +70,9 @@ class ReleaseConfig:
     looks: int = 3
     """A/B looks (at 1x..3x min_labelled); no verdict after the last one rejects."""
     max_shadow_error_rate: float = 0.01
+    latency_budget_ms: float | None = None
+    """The challenger's p99 in shadow and in A/B may not exceed it (project.yaml
+    requirements.latency_budget_ms); None: not checked."""
     poll_seconds: float = 5.0
     timeout_seconds: float = 3600.0
     report_seconds: float = 60.0
@@ -75,9 +80,13 @@ class ReleaseConfig:
 
     @classmethod
     def from_release(
-        cls, release: Release, poll_seconds: float = 5.0, timeout_minutes: float = 60.0
+        cls,
+        release: Release,
+        poll_seconds: float = 5.0,
+        timeout_minutes: float = 60.0,
+        latency_budget_ms: float | None = None,
     ) -> ReleaseConfig:
-        """From project.yaml's `release` section."""
+        """From project.yaml's `release` section (and the latency budget of `requirements`)."""
         if poll_seconds <= 0 or timeout_minutes <= 0:
             raise ValueError("poll_seconds and timeout_minutes must be positive")
         return cls(
@@ -89,6 +98,7 @@ class ReleaseConfig:
             margin=release.non_inferiority_margin,
             poll_seconds=poll_seconds,
             timeout_seconds=timeout_minutes * 60,
+            latency_budget_ms=latency_budget_ms,
         )
 
 
@@ -223,7 +233,8 @@ class _Release:
         since = self.switch(
             f"release v{s.challenger}: shadow passed (agreement {shadow.agreement or 0:.1%} on "
             f"{shadow.scored} requests, {shadow.errors} errors); A/B at "
-            f"{cfg.ab_weight:.0%} until the live-recall test decides (alpha {cfg.alpha:g}, "
+            f"{cfg.ab_weight:.0%} until the live recall and precision tests decide "
+            f"(alpha {cfg.alpha:g}, "
             f"margin {cfg.margin:g}, {cfg.min_labelled} labelled rows per variant and look)",
             mode="ab",
             challenger_weight=cfg.ab_weight,
@@ -239,6 +250,7 @@ class _Release:
                 cfg.looks,
                 champion_version=s.champion,
                 challenger_version=s.challenger,
+                latency_budget_ms=cfg.latency_budget_ms,
             )
             self.save(ab=result.to_json())
             if result.decision != WAIT:
@@ -275,6 +287,9 @@ def _shadow_problems(report: ShadowReport, cfg: ReleaseConfig) -> list[str]:
             f"shadow errors {report.errors}/{report.requests} "
             f"({error_rate:.1%}) above {cfg.max_shadow_error_rate:.0%}"
         )
+    p99, budget = report.challenger_latency.p99_ms, cfg.latency_budget_ms
+    if budget is not None and p99 is not None and p99 > budget:
+        problems.append(f"challenger p99 latency {p99:.1f} ms above the budget of {budget:g} ms")
     agreement = report.agreement
     if agreement is None or agreement < cfg.min_agreement:
         shown = "n/a" if agreement is None else f"{agreement:.1%}"

@@ -1,4 +1,4 @@
-"""When monitoring asks for a new model: persistent data drift, or live recall under the floor.
+"""When monitoring asks for a new model: persistent data drift, or a live metric under its floor.
 
 `decide` is pure: window summaries in, a verdict out. The rules:
 
@@ -9,8 +9,10 @@
   inputs). A scored window without dataset drift breaks it, and so does a window of
   another model version: each version's drift is measured against its own training
   data, so an older model's drift says nothing about the new one.
-- **Recall**: fire when the champion's live recall in the latest window, over at
-  least `retrain.min_labelled` labelled rows, is under `acceptance.min_recall`.
+- **Live quality**: fire when the champion's live recall or precision in the latest
+  window, over at least `retrain.min_labelled` labelled rows, is under its
+  acceptance floor (`acceptance.min_recall`, `acceptance.min_precision`): every
+  acceptance criterion that labels can measure is watched in production.
 - A stale latest window never fires: there is no new evidence, and the window
   that completed a streak already asked.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitoring.summary import RetrainVerdict, WindowSummary
-from pipelines.config import Monitoring
+from pipelines.config import Acceptance, Monitoring
 
 
 def drift_streak(history: Sequence[WindowSummary], latest: WindowSummary, needed: int) -> int:
@@ -53,29 +55,31 @@ def drift_streak(history: Sequence[WindowSummary], latest: WindowSummary, needed
     return streak
 
 
-def _recall_rule(latest: WindowSummary, min_labelled: int, min_recall: float) -> tuple[bool, str]:
-    """Whether the champion's live recall fires, and its figures."""
+def _floor_rule(
+    latest: WindowSummary, metric: str, min_labelled: int, floor: float
+) -> tuple[bool, str]:
+    """Whether the champion's live `metric` (recall or precision) fires, and its figures."""
     champion = (latest.variants or {}).get("champion")
     labelled = champion.labelled if champion is not None else 0
-    recall = champion.recall if champion is not None else None
-    if recall is None:
+    value: float | None = getattr(champion, metric) if champion is not None else None
+    if value is None:
         if labelled < min_labelled:
-            return False, f"live recall not judged: {labelled} labelled rows of {min_labelled}"
-        return False, f"live recall unknown ({labelled} labelled rows, no delayed one)"
+            return False, f"live {metric} not judged: {labelled} labelled rows of {min_labelled}"
+        return False, f"live {metric} unknown ({labelled} labelled rows)"
     if labelled < min_labelled:
         return False, (
-            f"live recall {recall:.3f} not judged: {labelled} labelled rows of {min_labelled}"
+            f"live {metric} {value:.3f} not judged: {labelled} labelled rows of {min_labelled}"
         )
-    if recall < min_recall:
-        return True, f"live recall {recall:.3f} < {min_recall:.3f} on {labelled} labelled rows"
-    return False, f"live recall {recall:.3f} >= {min_recall:.3f} on {labelled} labelled rows"
+    if value < floor:
+        return True, f"live {metric} {value:.3f} < {floor:.3f} on {labelled} labelled rows"
+    return False, f"live {metric} {value:.3f} >= {floor:.3f} on {labelled} labelled rows"
 
 
 def decide(
     history: Sequence[WindowSummary],
     latest: WindowSummary,
     monitoring_cfg: Monitoring,
-    min_recall: float,
+    acceptance: Acceptance,
 ) -> RetrainVerdict:
     """Whether the latest window asks for retraining, and why.
 
@@ -83,10 +87,11 @@ def decide(
         history: Earlier window summaries (docs/monitoring-contract.md), oldest first.
         latest: The latest window's summary (its `retrain` entry is not read).
         monitoring_cfg: project.yaml `monitoring` (`retrain.drift_windows`, `min_labelled`).
-        min_recall: project.yaml `acceptance.min_recall`, the live recall floor.
+        acceptance: project.yaml `acceptance`: `min_recall` and `min_precision` are the
+            live floors.
 
     Returns:
-        The verdict; its reason gives both rules' figures.
+        The verdict; its reason gives every rule's figures.
     """
     if not latest.is_scored:
         return RetrainVerdict.not_scored(latest.problems, latest.status)
@@ -97,18 +102,19 @@ def decide(
         drift_reason = f"dataset drift in {streak} consecutive windows ({needed} needed)"
     else:
         drift_reason = f"{streak} drifted window{'s' if streak != 1 else ''} of {needed} needed"
-    recall_fires, recall_reason = _recall_rule(
-        latest, monitoring_cfg.retrain.min_labelled, min_recall
-    )
-    fire = drift_fires or recall_fires
+    labelled = monitoring_cfg.retrain.min_labelled
+    floors = {"recall": acceptance.min_recall, "precision": acceptance.min_precision}
+    rules = [_floor_rule(latest, metric, labelled, floor) for metric, floor in floors.items()]
+    quality_reason = "; ".join(reason for _, reason in rules)
+    fire = drift_fires or any(fires for fires, _ in rules)
     pending = _pending_request(history, latest)
     if fire and pending is not None:
         return RetrainVerdict(
             False,
             f"retraining already asked for in window {pending} for model version "
-            f"{latest.model_version}; {drift_reason}; {recall_reason}",
+            f"{latest.model_version}; {drift_reason}; {quality_reason}",
         )
-    return RetrainVerdict(fire, f"{drift_reason}; {recall_reason}")
+    return RetrainVerdict(fire, f"{drift_reason}; {quality_reason}")
 
 
 def _pending_request(history: Sequence[WindowSummary], latest: WindowSummary) -> str | None:

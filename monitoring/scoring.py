@@ -204,7 +204,7 @@ def summarize_window(
         ),
         variants=variant_quality(frame),
     )
-    verdict = decide(history, scored, settings, project.acceptance.min_recall)
+    verdict = decide(history, scored, settings, project.acceptance)
     return replace(scored, retrain=verdict, finished_at=datetime.now(UTC)), snapshot
 
 

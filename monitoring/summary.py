@@ -11,6 +11,7 @@ here and null there.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -265,3 +266,11 @@ def _segment_drift(data: Mapping[str, Any]) -> SegmentDrift:
 def _quality(data: Mapping[str, Any]) -> VariantQuality:
     bins = [CalibrationBin(**b) for b in data["calibration"]]
     return VariantQuality(**{**data, "calibration": bins})
+
+
+def json_number(value: Any, digits: int = 6) -> float | None:
+    """A JSON-safe float for summaries and reports (None for missing or non-finite values)."""
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None

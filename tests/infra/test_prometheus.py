@@ -39,6 +39,7 @@ REQUIRED_ALERTS = {
     "DataDriftDetected",
     "FeatureDrift",
     "LiveRecallBelowFloor",
+    "LivePrecisionBelowFloor",
     "P99LatencyOverBudget",
     "HighErrorRate",
     "NoTraffic",
@@ -154,6 +155,9 @@ def test_alert_thresholds_are_project_yamls(config) -> None:
     recall = rules["LiveRecallBelowFloor"]
     assert f"< {project.acceptance.min_recall:.2f}" in recall
     assert f">= {project.monitoring.retrain.min_labelled}" in recall
+    precision = rules["LivePrecisionBelowFloor"]
+    assert f"< {project.acceptance.min_precision:.2f}" in precision
+    assert f">= {project.monitoring.retrain.min_labelled}" in precision
     budget_s = project.requirements.latency_budget_ms / 1000
     assert rules["P99LatencyOverBudget"].endswith(f"> {budget_s:g}")
     error_rate = f") > {project.release.canary.max_error_rate:g}"

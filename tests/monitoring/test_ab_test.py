@@ -1,86 +1,31 @@
-"""Shadow report and A/B test on prediction-log frames; error rates of the test by simulation."""
+"""The A/B test on prediction-log frames: recall, precision, latency; error rates by simulation."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.online import Latency, ab_test, decide, recall_z, shadow_report
+from monitoring.ab_test import ab_test, decide, noninferiority_z
 
 T0 = pd.Timestamp("2026-11-25T21:00:00Z")
 
 
-def shadow_frame() -> pd.DataFrame:
-    """10 shadowed rows of v2 (6 scored, 2 errors, 2 shed) and 2 rows of another version."""
-    scored = [0.9, 0.1, 0.8, 0.2, 0.45, 0.55]  # challenger; champion decisions below
-    decisions = [True, False, False, False, True, False]
-    rows = [
-        {
-            "mode": "shadow",
-            "model_version": "1",
-            "probability": 0.5,
-            "decision": d,
-            "latency_ms": 2.0 + i,
-            "shadow_version": "2",
-            "shadow_probability": p,
-            "shadow_latency_ms": 10.0,
-            "shadow_error": None,
-            "outcome": [1, 0, 1, pd.NA, pd.NA, 1][i],
-        }
-        for i, (p, d) in enumerate(zip(scored, decisions, strict=True))
-    ]
-    for error in ("RuntimeError: boom", "RuntimeError: boom", "shed", "shed"):
-        rows.append({**rows[0], "shadow_probability": np.nan, "shadow_error": error})
-    rows += [{**rows[0], "shadow_version": "7"}, {**rows[0], "shadow_version": None}]
-    frame = pd.DataFrame(rows)
-    frame["outcome"] = frame["outcome"].astype("Int64")
-    return frame
-
-
-def test_shadow_report_counts_agreement_errors_and_latency() -> None:
-    report = shadow_report(shadow_frame(), challenger_threshold=0.5, challenger_version="2")
-    assert report.requests == 10
-    assert report.scored == 6
-    assert (report.errors, report.shed) == (2, 2)
-    assert report.error_rate == pytest.approx(0.2)
-    # challenger decisions at 0.5: T F T F F T; champion: T F F F T F -> 3 of 6 agree
-    assert report.agreement == pytest.approx(0.5)
-    assert report.mean_abs_difference == pytest.approx(np.mean([0.4, 0.4, 0.3, 0.3, 0.05, 0.05]))
-    assert report.labelled == 4
-    assert report.champion_recall == pytest.approx(1 / 3)
-    assert report.challenger_recall == pytest.approx(1.0)
-    assert report.challenger_latency == Latency(p50_ms=10.0, p99_ms=10.0)
-    assert report.champion_latency.p50_ms is not None
-
-
-def test_shadow_report_threshold_is_the_challengers() -> None:
-    low = shadow_report(shadow_frame(), challenger_threshold=0.0, challenger_version="2")
-    assert low.challenger_positive_rate == 1.0
-    assert low.agreement == pytest.approx(2 / 6)
-
-
-def test_shadow_report_of_no_shadow_rows() -> None:
-    empty = shadow_frame().iloc[0:0]
-    report = shadow_report(empty, 0.5, "2")
-    assert report.requests == 0
-    assert report.agreement is None
-    assert report.error_rate is None
-
-
-# ---------------------------------------------------------------------- A/B
-
-
 def variant_rows(
-    variant: str, positives: int, warned: int, negatives: int, version: str, start: int = 0
+    variant: str,
+    positives: int,
+    warned: int,
+    negatives: int,
+    version: str,
+    start: int = 0,
+    false_alarms: int = 0,
+    latency_ms: float = 2.0,
 ) -> pd.DataFrame:
-    """Labelled rows of one variant: `warned` of the `positives` delayed rows were warned."""
+    """Labelled rows of one variant: `warned` of the `positives` rows and `false_alarms` of
+    the negatives were flagged; every answer took `latency_ms`."""
     n = positives + negatives
     outcome = np.r_[np.ones(positives, int), np.zeros(negatives, int)]
-    decision = np.r_[np.arange(positives) < warned, np.zeros(negatives, bool)]
+    decision = np.r_[np.arange(positives) < warned, np.arange(negatives) < false_alarms]
     order = np.random.default_rng(n + warned).permutation(n)  # positives spread out in time
     at = T0 + pd.to_timedelta(start + np.arange(n), unit="s")
     return pd.DataFrame(
@@ -92,6 +37,7 @@ def variant_rows(
             "decision": decision[order],
             "outcome": pd.array(outcome[order], dtype="Int64"),
             "feedback_at": at + pd.Timedelta(seconds=30),
+            "latency_ms": latency_ms,
         }
     )
 
@@ -123,14 +69,41 @@ def test_ab_promotes_an_equal_challenger_and_states_the_error_rate() -> None:
     assert result.variants["challenger"].recall == pytest.approx(0.9)
     assert result.variants["champion"].precision == pytest.approx(1.0)
     assert "at most 5%" in result.reason
-    assert result.z == pytest.approx(recall_z(90, 100, 90, 100, 0.15), abs=1e-3)
+    assert result.z == pytest.approx(noninferiority_z(90, 100, 90, 100, 0.15), abs=1e-3)
+    assert result.tests is not None and set(result.tests) == {"recall", "precision"}
 
 
 def test_ab_rejects_a_challenger_that_never_warns() -> None:
     result = ab_test(ab_frame((40, 34, 60), (40, 0, 60)), 0.05, 0.05, 100)
     assert result.decision == "reject"
-    assert "inferior" in result.reason
+    assert "inferior in recall" in result.reason
     assert result.p_value_inferior < 0.05 / 3
+    assert result.tests is not None and set(result.tests) == {"recall"}  # it never flagged
+
+
+def test_ab_rejects_a_challenger_that_flags_everything_on_precision() -> None:
+    """Same recall, but every negative row flagged too: precision is an acceptance criterion."""
+    champ = variant_rows("champion", 100, 90, 200, "1", false_alarms=20)
+    chal = variant_rows("challenger", 100, 90, 200, "2", false_alarms=200)
+    result = ab_test(pd.concat([champ, chal], ignore_index=True), 0.05, 0.05, 300)
+    assert result.decision == "reject"
+    assert (
+        "inferior in precision" in result.reason
+        and "recall" not in result.reason.split("inferior in")[1].split(":")[0]
+    )
+    assert result.tests is not None
+    assert result.tests["precision"].difference == pytest.approx(90 / 290 - 90 / 110, abs=1e-6)
+
+
+def test_ab_rejects_a_challenger_over_the_latency_budget_at_the_first_look() -> None:
+    champ = variant_rows("champion", 100, 90, 100, "1", latency_ms=3.0)
+    chal = variant_rows("challenger", 100, 90, 100, "2", latency_ms=120.0)
+    frame = pd.concat([champ, chal], ignore_index=True)
+    result = ab_test(frame, 0.05, 0.15, 200, latency_budget_ms=50)
+    assert result.decision == "reject"
+    assert "p99 latency 120.0 ms breaks the latency budget of 50 ms" in result.reason
+    assert result.variants["challenger"].latency_p99_ms == pytest.approx(120.0)
+    assert ab_test(frame, 0.05, 0.15, 200).decision == "promote"  # without a budget
 
 
 def test_ab_rejects_for_futility_after_the_last_look() -> None:
@@ -189,7 +162,7 @@ def test_one_look_false_promote_and_reject_rates_are_near_alpha(positives, recal
     alpha = 0.05
     chal = rng.binomial(positives, recall, SEEDS)
     champ = rng.binomial(positives, recall, SEEDS)
-    verdict = decide(recall_z(chal, positives, champ, positives, 0.0), alpha)
+    verdict = decide(noninferiority_z(chal, positives, champ, positives, 0.0), alpha)
     assert 0.03 < np.mean(verdict == "promote") < 0.065
     assert 0.03 < np.mean(verdict == "reject") < 0.065
 
@@ -199,7 +172,7 @@ def test_one_look_promotes_a_challenger_worse_by_the_margin_at_rate_alpha() -> N
     n, margin = 200, 0.1
     chal = rng.binomial(n, 0.8 - margin, SEEDS)
     champ = rng.binomial(n, 0.8, SEEDS)
-    verdict = decide(recall_z(chal, n, champ, n, margin), 0.05)
+    verdict = decide(noninferiority_z(chal, n, champ, n, margin), 0.05)
     assert 0.035 < np.mean(verdict == "promote") < 0.065
     assert 0.035 < np.mean(verdict == "reject") < 0.065  # the mirror test's boundary too
 
@@ -211,33 +184,10 @@ def test_three_looks_keep_both_error_rates_below_alpha() -> None:
     chal = rng.binomial(per_look, 0.75, (SEEDS, looks)).cumsum(axis=1)
     champ = rng.binomial(per_look, 0.75, (SEEDS, looks)).cumsum(axis=1)
     n = per_look * np.arange(1, looks + 1)
-    verdicts = decide(recall_z(chal, n, champ, n, 0.0), alpha / looks)
+    verdicts = decide(noninferiority_z(chal, n, champ, n, 0.0), alpha / looks)
     decided = verdicts != "wait"
     first = np.where(decided.any(axis=1), decided.argmax(axis=1), looks - 1)
     final = verdicts[np.arange(SEEDS), first]
     false_promote, false_reject = np.mean(final == "promote"), np.mean(final == "reject")
     assert 0.02 < false_promote <= alpha + 0.005
     assert 0.02 < false_reject <= alpha + 0.005
-
-
-# ------------------------------------------- the release flow's stored evidence
-
-GOLDEN = Path(__file__).parent / "golden" / "online"
-EVIDENCE = {
-    "shadow_report": lambda: shadow_report(shadow_frame(), 0.5, "2"),
-    "shadow_report_empty": lambda: shadow_report(shadow_frame().iloc[0:0], 0.5, "2"),
-    "ab_waiting": lambda: ab_test(ab_frame((30, 25, 70), (10, 8, 40)), 0.05, 0.05, 60),
-    "ab_promote": lambda: ab_test(ab_frame((100, 90, 100), (100, 90, 100)), 0.05, 0.15, 200),
-    "ab_no_delayed": lambda: ab_test(ab_frame((0, 0, 100), (10, 9, 90)), 0.05, 0.1, 50, looks=2),
-    "ab_futility": lambda: ab_test(ab_frame((150, 120, 150), (150, 117, 150)), 0.05, 0.02, 100),
-    "ab_inconclusive": lambda: ab_test(ab_frame((150, 120, 150), (150, 117, 150)), 0.05, 0.02, 150),
-    "ab_reject": lambda: ab_test(ab_frame((40, 34, 60), (40, 0, 60)), 0.05, 0.05, 100),
-}
-"""Recorded evidence (tests/monitoring/golden/online, written before the typed results)."""
-
-
-@pytest.mark.parametrize("name", list(EVIDENCE))
-def test_the_evidence_json_is_what_the_release_flow_stored_before(name) -> None:
-    expected = json.loads((GOLDEN / f"{name}.json").read_text())
-    got = EVIDENCE[name]().to_json()
-    assert json.dumps(got) == json.dumps(expected)  # keys, their order, nulls and values

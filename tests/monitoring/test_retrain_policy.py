@@ -16,10 +16,10 @@ from monitoring.summary import (
     WindowSpan,
     WindowSummary,
 )
-from pipelines.config import Monitoring, Retrain
+from pipelines.config import Acceptance, Monitoring, Retrain
 
 SETTINGS = Monitoring(retrain=Retrain(drift_windows=2, min_labelled=200))
-MIN_RECALL = 0.8
+ACCEPTANCE = Acceptance(min_recall=0.8, min_precision=0.35, max_slice_recall_gap=0.1)
 AT = datetime(2026, 11, 25, 22, 15, tzinfo=UTC)
 _RUNS = itertools.count()
 
@@ -31,6 +31,7 @@ def w(
     recall: float | None = None,
     labelled: int = 0,
     run: str | None = None,
+    precision: float | None = None,
 ) -> WindowSummary:
     """A window summary; drift None means the window was stale."""
     run_id = run or f"run-{next(_RUNS)}"
@@ -46,13 +47,13 @@ def w(
         problems=[],
         retrain=RetrainVerdict(False, ""),
         drift=DatasetDrift("scipy", 1000, 1000, 0.5 if drift else 0.0, 0.3, drift, 0, {}),
-        variants={"champion": quality(labelled, recall)},
+        variants={"champion": quality(labelled, recall, precision)},
     )
 
 
-def quality(labelled: int, recall: float | None) -> VariantQuality:
+def quality(labelled: int, recall: float | None, precision: float | None) -> VariantQuality:
     """The champion's quality with only the figures the policy reads."""
-    return VariantQuality("3", 1000, labelled, recall, None, None, None, None, None, [])
+    return VariantQuality("3", 1000, labelled, recall, precision, None, None, None, None, [])
 
 
 D, N, S = True, False, None  # drifted, not drifted, stale
@@ -76,10 +77,19 @@ D, N, S = True, False, None  # drifted, not drifted, stale
         ([], w(N, recall=None, labelled=300), False, "live recall unknown (300 labelled rows"),
         ([], w(N), False, "live recall not judged: 0 labelled rows of 200"),
         ([w(D)], w(D, recall=0.5, labelled=900), True, "in 2 consecutive windows (2 needed); live"),
+        # precision is an acceptance criterion too: watched the same way
+        (
+            [],
+            w(N, recall=0.9, precision=0.2, labelled=250),
+            True,
+            "live precision 0.200 < 0.350 on 250 labelled rows",
+        ),
+        ([], w(N, recall=0.9, precision=0.5, labelled=250), False, "live precision 0.500 >= 0.350"),
+        ([], w(N, recall=0.9, precision=0.2, labelled=150), False, "0.200 not judged: 150"),
     ],
 )
 def test_decide(history, latest, fire, reason):
-    verdict = decide(history, latest, SETTINGS, MIN_RECALL)
+    verdict = decide(history, latest, SETTINGS, ACCEPTANCE)
     assert verdict.fire is fire
     assert reason in verdict.reason
 
@@ -87,12 +97,12 @@ def test_decide(history, latest, fire, reason):
 def test_the_latest_window_counts_once_when_history_already_holds_it():
     latest = w(D, run="b")
     assert drift_streak([w(N, run="a"), latest], latest, 2) == 1
-    assert decide([latest], latest, SETTINGS, MIN_RECALL).fire is False
+    assert decide([latest], latest, SETTINGS, ACCEPTANCE).fire is False
 
 
 def test_one_drifted_window_is_enough_when_configured():
     settings = Monitoring(retrain=Retrain(drift_windows=1, min_labelled=200))
-    assert decide([], w(D), settings, MIN_RECALL).fire is True
+    assert decide([], w(D), settings, ACCEPTANCE).fire is True
 
 
 def test_the_streak_stops_counting_at_the_number_needed():
@@ -101,10 +111,10 @@ def test_the_streak_stops_counting_at_the_number_needed():
 
 def test_one_retraining_request_per_served_model():
     asked = replace(w(D, run="b"), retrain=RetrainVerdict(True, ""))
-    again = decide([w(D, run="a"), asked], w(D, run="c"), SETTINGS, MIN_RECALL)
+    again = decide([w(D, run="a"), asked], w(D, run="c"), SETTINGS, ACCEPTANCE)
     assert again.fire is False  # the streak restarts after a request
-    low_recall = decide([asked], w(N, run="c", recall=0.5, labelled=900), SETTINGS, MIN_RECALL)
+    low_recall = decide([asked], w(N, run="c", recall=0.5, labelled=900), SETTINGS, ACCEPTANCE)
     assert low_recall.fire is False
     assert "already asked for in window b" in low_recall.reason
     new_model = [asked, w(D, run="d", version="4")]
-    assert decide(new_model, w(D, run="e", version="4"), SETTINGS, MIN_RECALL).fire is True
+    assert decide(new_model, w(D, run="e", version="4"), SETTINGS, ACCEPTANCE).fire is True

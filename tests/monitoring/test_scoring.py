@@ -101,10 +101,11 @@ def test_a_scored_window_has_the_contracts_shape(deliveries, schema, config):
     calibration_keys = set(example["variants"]["champion"]["calibration"][0])
     assert all(set(b) == calibration_keys for b in champion_q["calibration"])
     recall = champion_q["recall"]  # the oracle at 0.5 misses most of the tiny batch's delays
+    precision = champion_q["precision"]
     assert summary["retrain"] == {
         "fire": True,
         "reason": f"0 drifted windows of 2 needed; live recall {recall:.3f} < 0.800 "
-        "on 400 labelled rows",
+        f"on 400 labelled rows; live precision {precision:.3f} >= 0.350 on 400 labelled rows",
     }
     plain_json(summary)
     assert snapshot is not None
