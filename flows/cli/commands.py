@@ -191,6 +191,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0 if result.answered else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Send the user's own rows, then their true outcomes, to the running service."""
+    from flows.tools.replay import replay
+
+    runtime = Runtime()
+    try:
+        result = replay(
+            args.url or runtime.service_url,
+            load_keys(runtime, args.root).api_key,
+            args.input,
+            args.rate,
+            outcome_delay=args.outcome_delay,
+            label_share=args.label_share,
+            limit=args.limit,
+            seed=args.seed,
+            root=args.root,
+            concurrency=args.concurrency,
+            progress=print,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0 if result.answered else 1
+
+
 def cmd_release_run(args: argparse.Namespace) -> int:
     """Run the release flow on the service's challenger; print where it ended and why."""
     from flows.release import release_flow

@@ -149,6 +149,23 @@ def _loop_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sim.add_argument("--concurrency", type=int, default=8, help="predictions in flight at most")
     sim.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
 
+    rep = _command(
+        sub,
+        "replay",
+        "send your own rows (CSV/Parquet) to the running service in time order, outcomes later",
+        "cmd_replay",
+    )
+    rep.add_argument("--input", type=Path, required=True, help="rows with the project's columns")
+    rep.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    rep.add_argument(
+        "--outcome-delay", type=float, default=5.0, help="seconds from answer to outcome"
+    )
+    rep.add_argument("--label-share", type=float, default=1.0, help="share of outcomes reported")
+    rep.add_argument("--limit", type=int, help="send at most this many rows (the earliest)")
+    rep.add_argument("--seed", type=int, default=0, help="seed of which outcomes are reported")
+    rep.add_argument("--concurrency", type=int, default=8, help="predictions in flight at most")
+    rep.add_argument("--url", help="service URL (default: MLOPS_SERVICE_URL or :3000)")
+
     mon = _command(sub, "monitor", "drift and live quality of the latest log window", "cmd_monitor")
     mon.add_argument("--minutes", type=float, help="window length (default: project.yaml)")
     mon.add_argument("--end", help="window end, ISO time (default: now)")
