@@ -22,6 +22,7 @@ from tqdm import tqdm
 from flows.adapters import registry, tracking
 from pipelines.config import Runtime, load
 from pipelines.errors import UserError
+from pipelines.lgbm import prefer_passive_openmp
 from pipelines.mapping import engine_mapper
 from pipelines.partitioned import PARTITION_ROWS, score_partitioned
 from pipelines.predict import ScoredFile, score_table
@@ -103,6 +104,7 @@ def score_file(
     scores), otherwise in one pass here. A progress bar goes to stderr when it
     is a terminal and `quiet` is false (on Dask it moves when the parts are in).
     """
+    prefer_passive_openmp()  # before LightGBM starts its threads
     schema = build_schema(load(root))
     table = open_table(input_path, schema, chunk_rows)
     file_kind(output_path)

@@ -17,6 +17,7 @@ from pipelines.config import Config
 from pipelines.curves import curves
 from pipelines.evaluate import Evaluation, evaluate_candidates
 from pipelines.explain import contributions
+from pipelines.lgbm import prefer_passive_openmp
 from pipelines.model import DelayModel
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
@@ -96,6 +97,7 @@ def _figures(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
+    prefer_passive_openmp()  # before LightGBM starts its threads
     return run_stage(
         __doc__ or "", ["splits", "models", "metrics", "plots", "figures"], _evaluate, argv
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines import io
 from pipelines.config import Config, load_runtime
+from pipelines.lgbm import prefer_passive_openmp
 from pipelines.mapping import engine_mapper
 from pipelines.schema import build_schema
 from pipelines.split import read_splits
@@ -36,6 +37,7 @@ def _train(args: argparse.Namespace, config: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
+    prefer_passive_openmp()  # before LightGBM starts its threads
     return run_stage(__doc__ or "", ["splits", "models", "trials"], _train, argv)
 
 
