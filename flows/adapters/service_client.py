@@ -20,6 +20,10 @@ from services.policy import TrafficPolicy
 from services.promotion import PromotionResult
 
 
+PROMOTE_TIMEOUT_S = 120.0
+"""How long a promotion may take: the service imports MLflow and moves the registry aliases."""
+
+
 class ServiceError(UserError, RuntimeError):
     """The service could not be reached or refused a request; the message says which."""
 
@@ -65,7 +69,7 @@ class ServiceClient:
         """A client for the service at `url`."""
         self.url, self.admin_key, self.timeout = url.rstrip("/"), admin_key, timeout
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
         import httpx
 
         try:
@@ -73,7 +77,7 @@ class ServiceClient:
                 method,
                 self.url + path,
                 headers={"X-API-Key": self.admin_key},
-                timeout=self.timeout,
+                timeout=timeout or self.timeout,
                 **kwargs,
             )
         except httpx.HTTPError as exc:
@@ -116,7 +120,11 @@ class ServiceClient:
         Repeating it changes nothing and says so (`changed` is False).
         """
         body = {"version": version, "reason": reason, "changed_by": changed_by}
-        return PromotionResult.from_json(self._call("POST", "/admin/promote", json=body))
+        # the service's first promotion imports MLflow and writes to the registry: seconds
+        answer = self._call(
+            "POST", "/admin/promote", timeout=max(self.timeout, PROMOTE_TIMEOUT_S), json=body
+        )
+        return PromotionResult.from_json(answer)
 
 
 def load_packaged_challenger(client: ServiceClient, root: Path) -> str | None:
