@@ -19,7 +19,6 @@ from services.pins import read_package_report
 from services.policy import TrafficPolicy
 from services.promotion import PromotionResult
 
-
 PROMOTE_TIMEOUT_S = 120.0
 """How long a promotion may take: the service imports MLflow and moves the registry aliases."""
 
