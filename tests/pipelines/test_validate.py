@@ -197,7 +197,8 @@ def test_report_to_json_is_json(bad_report):
 def test_report_round_trips_through_its_json_form(bad_report):
     assert ValidationReport.from_json(json.loads(json.dumps(bad_report.to_json()))) == bad_report
     shipped = json.loads((ROOT / "reports" / "validation.json").read_text())
-    assert ValidationReport.from_json(shipped).to_json() == shipped
+    # a report written before the null shares existed still reads, and keeps what it held
+    assert ValidationReport.from_json(shipped).to_json().items() >= shipped.items()
 
 
 def test_summary_mentions_every_failed_column(bad_report):
