@@ -129,8 +129,10 @@ class TimeRange(Frozen):
     @field_validator("min", "max", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
-        if isinstance(value, date):  # YAML reads 2000-01-01 as a date
-            return value.isoformat()
+        if isinstance(value, date):  # YAML reads an unquoted 2000-01-01 as a date
+            raise ValueError(
+                f'quote the date ("{value.isoformat()}"): DVC cannot read YAML dates in params'
+            )
         return value
 
     @field_validator("min", "max")

@@ -26,7 +26,7 @@ from pipelines.ingest import (
 )
 from pipelines.quarantine import quarantine
 from pipelines.schema import Schema, build_schema
-from pipelines.sql import read_freshness
+from pipelines.sql import source_state
 from pipelines.stages.entry import run_stage
 from pipelines.validate import validate_batch
 
@@ -52,6 +52,8 @@ def _check(batch: SourceBatch, schema: Schema, config: Config, folder: Path) -> 
 
 def _ingest(args: argparse.Namespace, config: Config) -> None:
     schema, params = build_schema(config), config.params
+    sql = params.data.sql if params.data.source == "sql" else None
+    state = source_state(sql) if sql is not None else None  # what this snapshot holds
     main = read_main(params.data, params.generate, schema)
     batches = [main, *read_labelled_files(params.data, schema)]
     for batch in batches:
@@ -63,7 +65,7 @@ def _ingest(args: argparse.Namespace, config: Config) -> None:
         columns=len(frame.columns),
         source=main.name,
         content_hash=content_hash(frame),
-        freshness=read_freshness() if params.data.source == "sql" else None,
+        freshness=state,
         files=tuple(SourceFile(b.name, b.role, len(b.frame)) for b in batches),
     )
     io.write_json(args.report, report.to_json())
