@@ -24,7 +24,7 @@ from pipelines.errors import DataError
 MARGIN = 0.1
 """Ranges are widened by this share of the observed span on each side (never below 0 for
 columns that never were)."""
-MAX_LISTED = 100
+MAX_LISTED = 250
 """A category lists at most this many values; the rest go to the other bucket."""
 OPEN_ABOVE = 20
 """Categories with more distinct values than this are open: new values will come."""
