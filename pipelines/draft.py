@@ -312,6 +312,8 @@ def read_source(
     from pipelines.ingest import read_table
 
     full = data if data.is_absolute() else Path.cwd() / data
+    if not full.exists() and (root / data).exists():  # relative to the project instead
+        full = root / data
     try:
         named = str(full.resolve().relative_to(root.resolve()))
     except ValueError:
