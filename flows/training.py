@@ -15,7 +15,7 @@ from prefect import flow, task
 
 from flows import paths
 from flows.adapters import dvc, registry, tracking
-from pipelines import io
+from pipelines import io, sql
 from pipelines.config import Config, Runtime, load
 from pipelines.evaluate import Evaluation, champion_gate, choose_alias
 from pipelines.ingest import IngestReport
@@ -62,6 +62,21 @@ def _retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
 def run_stage(stage: str, root: Path) -> dvc.StageRun:
     """One DVC stage; transient failures are retried, rejected input is not."""
     return dvc.repro(stage, root)
+
+
+def _retry_unless_bad_source(task: Any, task_run: Any, state: Any) -> bool:
+    error = state.result(raise_on_failure=False)
+    return getattr(error, "exit_code", 1) != dvc.BAD_INPUT_EXIT  # a down database: retry
+
+
+@task(retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_unless_bad_source)
+def record_source_state(root: Path, config: Config) -> dict[str, Any] | None:
+    """A SQL source's state (rows, max of its freshness key), which the ingest stage depends on.
+
+    DVC cannot see a database change; this small file can (see `pipelines.sql`).
+    Nothing is written for other sources.
+    """
+    return sql.write_freshness(config.params.data, root)
 
 
 @task(retries=2, retry_delay_seconds=5)
@@ -185,6 +200,7 @@ def training_flow(root: str = ".", register_model: bool = True) -> TrainingOutco
     if runtime.dvc_remote:  # a worker's fresh checkout: what was pushed need not be rerun
         dvc.require_plugin(runtime.dvc_remote)  # before any task: retrying cannot install it
         pull_data(path, runtime)
+    record_source_state(path, config)  # before ingest: a changed database reruns it
     runs = [run_stage(stage, path) for stage in stages if stage != PACKAGE_STAGE]
     tracked = track(path, config, runtime, None)
     decision = None

@@ -45,6 +45,7 @@ _JOB_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VERSION = ("model_version",)
 _VARIANT = ("model_version", "variant")
 _SEGMENT = ("model_version", "segment_column", "segment")
+_FEATURE = ("model_version", "feature")
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mlops_monitoring_stale": ("1 when the last window could not be scored", ()),
     "mlops_monitoring_last_run_timestamp_seconds": (
@@ -66,6 +67,12 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         _SEGMENT,
     ),
     "mlops_prediction_drift_score": ("Drift of the served probability", (*_VERSION, "method")),
+    "mlops_feature_null_share": ("Share of the window's rows with the feature null", _FEATURE),
+    "mlops_feature_null_drifted": ("1 when the null share differs from the reference", _FEATURE),
+    "mlops_unknown_category_share": (
+        "Share of the window's rows with an unlisted value (scored as other)",
+        (*_VERSION, "column"),
+    ),
     "mlops_monitoring_labelled_rows": (
         "Predictions with an outcome in the last scored window",
         _VARIANT,
@@ -152,6 +159,7 @@ def window_metrics(summary: WindowSummary, registry: CollectorRegistry) -> None:
         gauge.labels(version, prediction.method).set(value)
     if summary.variants:
         _variant_metrics(summary.variants, version, registry)
+    _input_metrics(summary, version, registry)
     _gauge(registry, "mlops_retrain_requested").set(1 if summary.retrain.fire else 0)
 
 
@@ -167,6 +175,20 @@ def _drift_metrics(drift: DatasetDrift, version: str, registry: CollectorRegistr
         if (value := _number(result.score)) is not None:
             score.labels(version, feature, result.method).set(value)
         drifted.labels(version, feature).set(1 if result.drifted else 0)
+
+
+def _input_metrics(summary: WindowSummary, version: str, registry: CollectorRegistry) -> None:
+    """Null shares per feature and unlisted-category shares per open column (when present)."""
+    if summary.nulls:
+        share = _gauge(registry, "mlops_feature_null_share")
+        drifted = _gauge(registry, "mlops_feature_null_drifted")
+        for feature, nulls in sorted(summary.nulls.items()):
+            share.labels(version, feature).set(nulls.share)
+            drifted.labels(version, feature).set(1 if nulls.drifted else 0)
+    if summary.unknown_categories:
+        unknown = _gauge(registry, "mlops_unknown_category_share")
+        for column, values in sorted(summary.unknown_categories.items()):
+            unknown.labels(version, column).set(values.share)
 
 
 def _segment_metrics(segmented: SegmentDrift, version: str, registry: CollectorRegistry) -> None:

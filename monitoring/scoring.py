@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from monitoring.drift import evidently_drift
+from monitoring.input_quality import null_drift, unknown_categories
 from monitoring.quality import variant_quality
 from monitoring.retrain_policy import decide
 from monitoring.segments import segment_drift
@@ -203,6 +204,8 @@ def summarize_window(
             reference, frame, schema, settings, seed, model_version, run_segments
         ),
         variants=variant_quality(frame),
+        nulls=null_drift(reference, frame, schema),
+        unknown_categories=unknown_categories(log_rows, schema),
     )
     verdict = decide(history, scored, settings, project.acceptance)
     return replace(scored, retrain=verdict, finished_at=datetime.now(UTC)), snapshot

@@ -94,7 +94,7 @@ def segment_drift(
         )
     compared = replace(schema, categorical=tuple(c for c in schema.categorical if c.name != column))
     test = SegmentTest(compared, drift_share, max_rows, seed, model_version)
-    values = next(c.categories for c in schema.categorical if c.name == column)
+    values = next(c.levels for c in schema.categorical if c.name == column)  # other too
     ref_groups = dict(tuple(reference.groupby(reference[column].astype(str), observed=True)))
     cur_groups = dict(tuple(current.groupby(current[column].astype(str), observed=True)))
     tested, skipped = [], {}

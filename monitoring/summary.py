@@ -4,7 +4,8 @@
 the history) and `WindowSummary.from_json()` reads it back; nothing else spells
 the JSON. The parts are what monitoring's modules compute: `ColumnDrift` and
 `DatasetDrift` (drift.py), `SegmentDrift` (segments.py), `VariantQuality`
-(quality.py), `RetrainVerdict` (retrain_policy.py). Absent sections of a stale
+(quality.py), `NullShare` and `UnknownValues` (input_quality.py), `RetrainVerdict`
+(retrain_policy.py). Absent sections of a stale
 window are None here and missing from the JSON; figures without data are None
 here and null there.
 """
@@ -79,6 +80,31 @@ class SegmentDrift:
     """Value -> its figures, in the schema's category order."""
     skipped: dict[str, str]
     """Value -> why it was not tested."""
+
+
+@dataclass(frozen=True)
+class NullShare:
+    """A feature's share of nulls in the window against the reference's, and their test."""
+
+    share: float
+    reference_share: float
+    method: str
+    """`Z-test p_value`: two-proportion test of the two shares."""
+    score: float
+    threshold: float
+    drifted: bool
+    """Whether the p-value is below the threshold."""
+
+
+@dataclass(frozen=True)
+class UnknownValues:
+    """Rows of the window whose open category held a value params.yaml does not list."""
+
+    rows: int
+    share: float
+    """Of the window's rows (0-1)."""
+    examples: list[str]
+    """The commonest such values, at most 5."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +190,10 @@ class WindowSummary:
     segment_drift: SegmentDrift | None = None
     variants: dict[str, VariantQuality] | None = None
     """Variant name -> its quality, champion first."""
+    nulls: dict[str, NullShare] | None = None
+    """Compared feature -> its null share against the reference (scored windows)."""
+    unknown_categories: dict[str, UnknownValues] | None = None
+    """Open category -> its unlisted values in the window (scored windows)."""
 
     @property
     def is_scored(self) -> bool:
@@ -212,6 +242,12 @@ class WindowSummary:
             out["segment_drift"] = asdict(self.segment_drift)
         if self.variants is not None:
             out["variants"] = {name: asdict(q) for name, q in self.variants.items()}
+        if self.nulls is not None:
+            out["nulls"] = {name: asdict(n) for name, n in self.nulls.items()}
+        if self.unknown_categories is not None:
+            out["unknown_categories"] = {
+                name: asdict(u) for name, u in self.unknown_categories.items()
+            }
         out["retrain"] = asdict(self.retrain)
         return out
 
@@ -220,6 +256,7 @@ class WindowSummary:
         """A summary from its JSON (`to_json`, summary.json, a history line)."""
         window = data["window"]
         drift, segments, variants = (data.get(k) for k in ("drift", "segment_drift", "variants"))
+        nulls, unknown = data.get("nulls"), data.get("unknown_categories")
         return cls(
             run_id=data["run_id"],
             finished_at=datetime.fromisoformat(data["finished_at"]),
@@ -237,6 +274,10 @@ class WindowSummary:
             prediction_drift=_column_drift(data.get("prediction_drift")),
             segment_drift=None if segments is None else _segment_drift(segments),
             variants=None if variants is None else {k: _quality(v) for k, v in variants.items()},
+            nulls=None if nulls is None else {k: NullShare(**v) for k, v in nulls.items()},
+            unknown_categories=(
+                None if unknown is None else {k: UnknownValues(**v) for k, v in unknown.items()}
+            ),
         )
 
 

@@ -14,3 +14,7 @@ class UserError(Exception):
 
     exit_code: int = 2
     """2: the input or the state is at fault and retrying will not help; 1: try again later."""
+
+
+class DataError(UserError, ValueError):
+    """The input data cannot be used; the message names the file and column."""

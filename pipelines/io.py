@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.errors import DataError
+
 if TYPE_CHECKING:  # pandas and joblib take seconds to import; JSON readers need neither
     import pandas as pd
 
@@ -52,8 +54,25 @@ def write_text(target: Path | str, text: str) -> Path:
 
 
 def write_parquet(target: Path | str, frame: pd.DataFrame) -> Path:
-    """Write `frame` to Parquet without its index, atomically."""
-    return _write_with(target, lambda tmp: frame.to_parquet(tmp, index=False))
+    """Write `frame` to Parquet without its index, with page checksums, atomically."""
+    return _write_with(
+        target, lambda tmp: frame.to_parquet(tmp, index=False, write_page_checksum=True)
+    )
+
+
+def read_parquet(path: Path | str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a Parquet file, verifying its page checksums where it has them.
+
+    A file that cannot be read (not Parquet, truncated, flipped bytes) raises
+    DataError naming it.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path, columns=columns, page_checksum_verification=True)
+        return table.to_pandas()
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: cannot be read as parquet: {exc}") from exc
 
 
 def write_csv(target: Path | str, frame: pd.DataFrame) -> Path:

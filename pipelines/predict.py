@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines import io
-from pipelines.features import featurize
-from pipelines.ingest import DataError
+from pipelines.errors import DataError
+from pipelines.features import FeatureEncoder, category_text, featurize
 from pipelines.model import DelayModel
 from pipelines.schema import Schema
 from pipelines.tables import CsvSink, Table, file_kind, scoring_columns, write_chunks
@@ -66,10 +66,37 @@ def _time(column: pd.Series) -> pd.Series:
     return parsed
 
 
+def _numbers(
+    chunk: pd.DataFrame, schema: Schema, clean: dict[str, object], problems: list[_Problem]
+) -> None:
+    """Numbers as floats into `clean`; rows with a refused value into `problems`."""
+    for num in schema.numeric:
+        raw = chunk[num.name]
+        values = raw if pd.api.types.is_float_dtype(raw) else pd.to_numeric(raw, errors="coerce")
+        clean[num.name] = array = values.to_numpy(dtype="float64", na_value=np.nan)
+        absent = raw.isna().to_numpy()
+        checks = {
+            "missing": absent if not num.allows_nulls else np.zeros_like(absent),
+            "not a number": np.isnan(array) & ~absent,
+            "not finite": np.isinf(array),
+            f"outside [{num.min:g}, {num.max:g}]": np.isfinite(array)
+            & ((array < num.min) | (array > num.max)),
+        }
+        problems += [
+            _Problem(num.name, what, rows, None if what == "missing" else raw)
+            for what, rows in checks.items()
+            if rows.any()
+        ]
+
+
 def _inspect(
-    chunk: pd.DataFrame, schema: Schema, categories: dict[str, tuple[str, ...]]
+    chunk: pd.DataFrame, schema: Schema, encoder: FeatureEncoder
 ) -> tuple[pd.DataFrame, list[_Problem]]:
-    """Typed copy of a raw chunk (times, floats, categories) and the checks its rows fail."""
+    """Typed copy of a raw chunk (times, floats, categories) and the checks its rows fail.
+
+    Nulls are refused where the schema allows none; an unlisted category is refused
+    where the model's encoder keeps its column closed, and scores as `OTHER` otherwise.
+    """
     problems: list[_Problem] = []
     clean: dict[str, object] = {}
     missing = chunk[schema.id_column].isna().to_numpy()
@@ -85,32 +112,26 @@ def _inspect(
         problems += [_Problem(schema.time_column, "missing", absent)] if absent.any() else []
         if (bad & ~absent).any():
             problems.append(_Problem(schema.time_column, "not a time", bad & ~absent, raw))
-    for num in schema.numeric:
-        raw = chunk[num.name]
-        values = raw if pd.api.types.is_float_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-        clean[num.name] = array = values.to_numpy(dtype="float64", na_value=np.nan)
-        checks = {
-            "missing": raw.isna().to_numpy(),
-            "not a number": np.isnan(array) & raw.notna().to_numpy(),
-            "not finite": np.isinf(array),
-            f"outside [{num.min:g}, {num.max:g}]": np.isfinite(array)
-            & ((array < num.min) | (array > num.max)),
-        }
-        problems += [
-            _Problem(num.name, what, rows, None if what == "missing" else raw)
-            for what, rows in checks.items()
-            if rows.any()
-        ]
+    if schema.time_range is not None:
+        low, high = schema.time_range
+        outside = (~bad & ((times < low) | (times > high))).to_numpy()
+        if outside.any():
+            span = f"outside [{low:%Y-%m-%d}, {high:%Y-%m-%d}] (data.time_range)"
+            problems.append(_Problem(schema.time_column, span, outside, raw))
+    _numbers(chunk, schema, clean, problems)
+    levels = dict(zip(encoder.categorical, encoder.categories, strict=True))
+    is_open = {name: encoder.is_open(j) for j, name in enumerate(encoder.categorical)}
     for cat in schema.categorical:
         raw = chunk[cat.name]
-        allowed = categories.get(cat.name, cat.categories)
-        clean[cat.name] = coded = pd.Categorical(raw, categories=list(allowed))
-        unknown = coded.codes < 0
-        if unknown.any():
-            absent = raw.isna().to_numpy()
-            problems += [_Problem(cat.name, "missing", absent)] if absent.any() else []
-            if (unknown & ~absent).any():
-                problems.append(_Problem(cat.name, "unknown category", unknown & ~absent, raw))
+        text = category_text(raw)
+        absent = text.isna().to_numpy()
+        known = text.isin(levels.get(cat.name, cat.levels)).to_numpy()
+        clean[cat.name] = text
+        if absent.any() and not cat.allows_nulls:
+            problems.append(_Problem(cat.name, "missing", absent))
+        unknown = ~absent & ~known
+        if unknown.any() and not is_open.get(cat.name, False):
+            problems.append(_Problem(cat.name, "unknown category", unknown, raw))
     return pd.DataFrame(clean, index=chunk.index), problems
 
 
@@ -164,19 +185,19 @@ def score_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Score raw chunks: per chunk, id (and key), `delay_probability`, `delayed_predicted`, version.
 
-    Rows are checked before scoring: missing columns, missing or unparseable
-    times, missing, non-numeric, infinite or out-of-range numbers and unknown
-    categories. The first chunk with such a row raises `DataError` naming
+    Rows are checked before scoring: missing columns, missing, unparseable or
+    out-of-range times, non-numeric, infinite or out-of-range numbers, nulls
+    where the schema allows none, and unlisted values of closed categories
+    (those of open ones score as `OTHER`). The first chunk with such a row raises `DataError` naming
     `source`, each column and example row numbers, unless `reject` is given:
     then the bad rows go to `reject` with their reasons and the rest are scored.
     `first_row` is the number of the first chunk's first row in the whole file.
     """
-    categories = dict(zip(model.encoder.categorical, model.encoder.categories, strict=True))
     for chunk in chunks:
         absent = [c for c in scoring_columns(schema) if c not in chunk.columns]
         if absent:
             raise DataError(f"{source}: missing column(s) {', '.join(map(repr, absent))}")
-        clean, problems = _inspect(chunk, schema, categories)
+        clean, problems = _inspect(chunk, schema, model.encoder)
         if problems:
             if reject is None:
                 raise DataError(_explain(source, len(chunk), first_row, problems))
@@ -189,7 +210,11 @@ def score_chunks(
 def _predict(
     model: DelayModel, clean: pd.DataFrame, schema: Schema, threshold: float, version: str
 ) -> pd.DataFrame:
-    matrix = model.encoder.encode(featurize(clean, schema))
+    features = featurize(clean, schema)
+    for name in model.encoder.categorical:  # as text: the model's own levels decide the codes
+        if name in clean.columns:
+            features[name] = clean[name]
+    matrix = model.encoder.encode(features)
     proba = model.predict_matrix(matrix) if len(matrix) else np.empty(0, dtype="float64")
     ids = [c for c in (schema.id_column, schema.key_column) if c and c in clean.columns]
     out = {c: clean[c].to_numpy() for c in ids}

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.ingest import DataError
+from pipelines import io
+from pipelines.errors import DataError
 
 SPLIT_NAMES = ("train", "valid", "holdout")
 
@@ -47,4 +48,4 @@ def split_by_time(
 def read_splits(folder: Path | str) -> Splits:
     """The three slices as written by the split stage."""
     folder = Path(folder)
-    return Splits(*(pd.read_parquet(folder / f"{name}.parquet") for name in SPLIT_NAMES))
+    return Splits(*(io.read_parquet(folder / f"{name}.parquet") for name in SPLIT_NAMES))

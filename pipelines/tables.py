@@ -15,7 +15,8 @@ from typing import IO, TextIO
 import pandas as pd
 
 from pipelines import io
-from pipelines.ingest import READERS, DataError
+from pipelines.errors import DataError
+from pipelines.ingest import READERS
 from pipelines.schema import Schema
 
 CHUNK_ROWS = 200_000
@@ -66,10 +67,10 @@ class Table:
             yield from self._named_errors(reader)
 
     def parquet_chunks(self, row_groups: Sequence[int] | None = None) -> Iterator[pd.DataFrame]:
-        """The Parquet file's rows, or those of some of its row groups."""
+        """The Parquet file's rows, or those of some of its row groups (page checksums verified)."""
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(self.path) as parquet:
+        with pq.ParquetFile(self.path, page_checksum_verification=True) as parquet:
             if parquet.metadata.num_rows == 0:
                 yield parquet.schema_arrow.empty_table().select(list(self.columns)).to_pandas()
                 return
@@ -148,7 +149,7 @@ def write_chunks(target: Path | str, frames: Iterable[pd.DataFrame]) -> int:
                     empty = table
                     continue
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    writer = pq.ParquetWriter(tmp, table.schema, write_page_checksum=True)
                 writer.write_table(table.cast(writer.schema))
                 rows += len(frame)
         finally:

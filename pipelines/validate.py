@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import ValidateParams
-from pipelines.schema import Schema
+from pipelines.schema import NullPolicy, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,12 +67,16 @@ class Failure:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """Outcome of validating one batch: overall success and every failure."""
+    """Outcome of validating one batch: overall success, every failure, the null shares."""
 
     success: bool
     rows: int
     evaluated: int
     failures: tuple[Failure, ...] = ()
+    null_shares: dict[str, float] = field(default_factory=dict)
+    """Raw feature -> share of its rows that are null (every feature present)."""
+    other_shares: dict[str, float] = field(default_factory=dict)
+    """Open category -> share of its rows holding an unlisted value (the other bucket)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form: reports/validation.json."""
@@ -81,12 +85,14 @@ class ValidationReport:
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> ValidationReport:
-        """Read the JSON form back."""
+        """Read the JSON form back (reports written before the shares existed too)."""
         return cls(
             success=payload["success"],
             rows=payload["rows"],
             evaluated=payload["evaluated"],
             failures=tuple(Failure(**f) for f in payload["failures"]),
+            null_shares=dict(payload.get("null_shares", {})),
+            other_shares=dict(payload.get("other_shares", {})),
         )
 
     def summary(self) -> str:
@@ -105,35 +111,59 @@ def _spec(name: str, column: str | None = None, **kwargs: Any) -> ExpectationSpe
     return ExpectationSpec(name, {"column": column, **kwargs} if column else kwargs)
 
 
-def build_suite_specs(schema: Schema, params: ValidateParams) -> list[ExpectationSpec]:
-    """The expectations a raw training batch must meet, in report order."""
+def _not_null(column: str, nulls: NullPolicy | None) -> list[ExpectationSpec]:
+    """The null check of a column: none, or at most its policy's share (none when any share)."""
+    if nulls is None or nulls.max_share <= 0:
+        return [_spec(NOT_NULL, column)]
+    if nulls.max_share >= 1:
+        return []
+    return [_spec(NOT_NULL, column, mostly=round(1 - nulls.max_share, 6))]
+
+
+def build_suite_specs(
+    schema: Schema, params: ValidateParams, labelled: bool = False
+) -> list[ExpectationSpec]:
+    """The expectations a raw training batch must meet, in report order.
+
+    `labelled`: the suite of a file of labelled production rows, checked on its own
+    before it joins a valid main batch: the same columns, types, nulls, ranges and
+    categories, without the batch-level row count and target-rate checks.
+    """
     numeric, target = list(NUMERIC_TYPES), schema.target
     rows = {"min_value": params.min_rows, "max_value": params.max_rows}
     specs = [
-        _spec("ExpectTableRowCountToBeBetween", **rows),  # type: ignore[arg-type]
+        *([] if labelled else [_spec("ExpectTableRowCountToBeBetween", **rows)]),  # type: ignore[arg-type]
         *(_spec(EXISTS, name) for name in schema.required_columns),
         _spec(NOT_NULL, schema.id_column),
         _spec("ExpectColumnValuesToBeUnique", schema.id_column),
-        *([_spec(NOT_NULL, schema.key_column)] if schema.key_column else []),
+        *([_spec(NOT_NULL, schema.key_column)] if schema.key_column and not labelled else []),
         _spec(TYPE, schema.time_column, type_list=list(DATETIME_TYPES)),
         _spec(NOT_NULL, schema.time_column),
     ]
+    if schema.time_range is not None:
+        low, high = schema.time_range
+        specs.append(_spec(BETWEEN, schema.time_column, min_value=low, max_value=high))
     for col in schema.numeric:
         specs += [
             _spec(TYPE, col.name, type_list=numeric),
-            _spec(NOT_NULL, col.name),
+            *_not_null(col.name, col.nulls),
             _spec(BETWEEN, col.name, min_value=col.min, max_value=col.max),
         ]
     for cat in schema.categorical:
-        specs += [_spec(NOT_NULL, cat.name), _spec(IN_SET, cat.name, value_set=[*cat.categories])]
+        specs += _not_null(cat.name, cat.nulls)
+        if not cat.open:
+            specs.append(_spec(IN_SET, cat.name, value_set=[*cat.categories]))
     rate = params.target_rate
     specs += [
         _spec(TYPE, target, type_list=numeric),
         _spec(NOT_NULL, target),
         _spec(IN_SET, target, value_set=list(TARGET_VALUES)),
-        _spec("ExpectColumnDistinctValuesToContainSet", target, value_set=list(TARGET_VALUES)),
-        _spec("ExpectColumnMeanToBeBetween", target, min_value=rate.min, max_value=rate.max),
     ]
+    if not labelled:
+        specs += [
+            _spec("ExpectColumnDistinctValuesToContainSet", target, value_set=list(TARGET_VALUES)),
+            _spec("ExpectColumnMeanToBeBetween", target, min_value=rate.min, max_value=rate.max),
+        ]
     if schema.oracle_column:  # optional: no existence check, so its absence is no failure
         oracle = schema.oracle_column
         specs += [
@@ -143,11 +173,41 @@ def build_suite_specs(schema: Schema, params: ValidateParams) -> list[Expectatio
     return specs
 
 
+def shares(frame: pd.DataFrame, schema: Schema) -> tuple[dict[str, float], dict[str, float]]:
+    """Per raw feature present, its null share; per open category, its unlisted share."""
+    from pipelines.features import category_text
+
+    rows = max(len(frame), 1)
+    columns = [*schema.numeric_feature_names[: len(schema.numeric)], *schema.categorical_names]
+    nulls = {
+        name: round(float(frame[name].isna().sum()) / rows, 6)
+        for name in columns
+        if name in frame.columns
+    }
+    other = {}
+    for cat in schema.categorical:
+        if cat.open and cat.name in frame.columns:
+            text = category_text(frame[cat.name])
+            unlisted = text.notna() & ~text.isin(cat.categories)
+            other[cat.name] = round(float(unlisted.sum()) / rows, 6)
+    return nulls, other
+
+
 def validate_batch(
-    frame: pd.DataFrame, schema: Schema, params: ValidateParams, docs_dir: Path | None = None
+    frame: pd.DataFrame,
+    schema: Schema,
+    params: ValidateParams,
+    docs_dir: Path | None = None,
+    *,
+    labelled: bool = False,
+    checks: bool = False,
 ) -> ValidationReport:
-    """Check `frame` against the schema; write Data Docs HTML to `docs_dir` if given."""
-    specs, rows = build_suite_specs(schema, params), len(frame)
+    """Check `frame` against the schema; write Data Docs HTML to `docs_dir` if given.
+
+    `labelled`: the suite of labelled production rows (see `build_suite_specs`).
+    `checks`: also the data checks of `pipelines.checks` (columns, constants, leakage).
+    """
+    specs, rows = build_suite_specs(schema, params, labelled), len(frame)
     wrong = [f for s in specs if (f := _wrong_dtype(frame, s, rows)) is not None]
     skip_values = {f.column for f in wrong}
 
@@ -158,14 +218,23 @@ def validate_batch(
             return False
         return spec.column not in skip_values or spec.name == NOT_NULL
 
-    checks = [s for s in specs if runs(s)]
+    gx_specs = [s for s in specs if runs(s)]
     # only the checked columns, in one consolidated copy: GX copies the frame for each check
-    used = list(dict.fromkeys(s.column for s in checks if s.column in frame.columns))
-    evaluated, results = _run_gx(frame[used].copy(), checks, docs_dir)
+    used = list(dict.fromkeys(s.column for s in gx_specs if s.column in frame.columns))
+    evaluated, results = _run_gx(frame[used].copy(), gx_specs, docs_dir)
     failures = wrong + [_failure(r) for r in results if not r.success]
     order = {(s.expectation, s.column): i for i, s in enumerate(specs)}
     failures.sort(key=lambda f: order.get((f.expectation, f.column), len(order)))
-    return ValidationReport(not failures, rows, evaluated + len(wrong), tuple(failures))
+    if checks and rows:
+        from pipelines.checks import data_checks
+
+        checked, found = data_checks(frame, schema, params)
+        evaluated += checked
+        failures += [Failure(*f) for f in found]
+    nulls, other = shares(frame, schema)
+    return ValidationReport(
+        not failures, rows, evaluated + len(wrong), tuple(failures), nulls, other
+    )
 
 
 def _wrong_dtype(frame: pd.DataFrame, spec: ExpectationSpec, rows: int) -> Failure | None:
@@ -268,6 +337,8 @@ def _describe(kind: str, kwargs: dict[str, Any], result: Any) -> str:
     else:
         what = "null" if kind.endswith("not_be_null") else "with a duplicated value"
     text = f"{_rows(out['unexpected_count'], out.get('unexpected_percent'))} {what}"
+    if kwargs.get("mostly") is not None:
+        text += f"; at most {100 * (1 - kwargs['mostly']):.3g}% allowed (nulls.max_share)"
     examples = list(dict.fromkeys(out.get("partial_unexpected_list") or []))
     if kind.endswith("not_be_null") or not examples:
         return text

@@ -14,6 +14,7 @@
 | mlops_shadow_abs_difference | histogram | model_version | abs(challenger - champion) probability |
 | mlops_shadow_latency_seconds | histogram | model_version | challenger time per shadow job |
 | mlops_feedback_total | counter | outcome | outcomes received (0 or 1) |
+| mlops_unknown_category_total | counter | column | rows with an unlisted value (scored as other) |
 | mlops_model_info | gauge | variant, model_version | 1 for each model in its current role |
 | mlops_traffic_mode | gauge | mode | 1 for the mode in force |
 | mlops_challenger_weight | gauge | | share of keys the challenger answers (ab, canary) |
@@ -26,8 +27,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+
+from pipelines.features import count_unknown
+from pipelines.schema import Schema
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
@@ -121,10 +127,16 @@ class ServingMetrics:
         )
 
     def _add_state_metrics(self, registry: CollectorRegistry) -> None:
-        """Outcomes, models in their roles, the traffic policy, the log's queue, readiness."""
+        """Outcomes, unlisted categories, models in their roles, the policy, the log, readiness."""
         model = ["variant", "model_version"]
         self.feedback = Counter(
             "mlops_feedback", "Outcomes received", ["outcome"], registry=registry
+        )
+        self.unknown_categories = Counter(
+            "mlops_unknown_category",
+            "Rows whose open category held an unlisted value (scored as other)",
+            ["column"],
+            registry=registry,
         )
         self.model_info = Gauge(
             "mlops_model_info", "1 for each model in its current role", model, registry=registry
@@ -148,3 +160,11 @@ class ServingMetrics:
             "mlops_prediction_log_dropped_total", "Log rows given up", registry=registry
         )
         self.ready = Gauge("mlops_ready", "1 when the models are loaded", registry=registry)
+
+
+def count_unknown_categories(
+    metrics: ServingMetrics, schema: Schema, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Count, per open category, the request rows holding a value it does not list."""
+    for column, n in count_unknown(schema, rows).items():
+        metrics.unknown_categories.labels(column).inc(n)

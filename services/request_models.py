@@ -1,46 +1,131 @@
 """Request and response models of the prediction API, generated from the one schema.
 
 Adding a column to params.yaml adds it here: numbers get their allowed range,
-categories their allowed values, and unknown fields are refused, so a wrong
-request is answered 422 with the field named before any model sees it.
+closed categories their allowed values, open ones bounded printable text, and
+unknown fields are refused, so a wrong request is answered 422 with the field
+named before any model sees it. A feature whose null policy allows nulls may be
+null or left out; any other feature must be given. Inputs are strict:
+
+- the time column is an ISO 8601 string (no Unix numbers) within `data.time_range`;
+- ids and the routing key are printable text of at most 128 characters;
+- the outcome of feedback is JSON `true`/`false`, or the integers 1/0.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
+from pipelines.config.data import MAX_CATEGORY
 from pipelines.schema import Schema
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
+ISO_EXAMPLE = "2025-12-20T17:30:00Z"
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must hold printable characters only (no control characters)")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
+"""An id or key: 1-128 printable characters."""
+Category = Annotated[str, Field(min_length=1, max_length=MAX_CATEGORY), AfterValidator(_printable)]
+"""A value of an open category: printable text (an unlisted one scores as the other bucket)."""
+
+
+def _iso_text(value: Any) -> datetime:
+    """A datetime from an ISO 8601 string only (not a number, not any other form)."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be an ISO 8601 string such as {ISO_EXAMPLE!r}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"must be an ISO 8601 date-time such as {ISO_EXAMPLE!r}") from None
+
+
+def _within(bounds: tuple[datetime, datetime] | None) -> AfterValidator:
+    """A check that a time (naive: UTC) lies within `bounds` (naive UTC), inclusive."""
+
+    def check(value: datetime) -> datetime:
+        if bounds is None:
+            return value
+        utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        low, high = bounds
+        if not low <= utc <= high:
+            raise ValueError(
+                f"must lie between {low:%Y-%m-%d} and {high:%Y-%m-%d} (params.yaml data.time_range)"
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _strict_outcome(value: Any) -> bool:
+    """JSON true/false, or the integers 1/0: nothing else ("yes", "true", 1.0) is an outcome."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false (or 1 or 0)")
+
+
+Outcome = Annotated[bool, BeforeValidator(_strict_outcome)]
+
+
+def _feature_fields(schema: Schema) -> dict[str, Any]:
+    """The raw features as request fields: required unless their null policy allows nulls."""
+    fields: dict[str, Any] = {}
+    for num in schema.numeric:
+        number = Annotated[
+            float,
+            Field(ge=num.min, le=num.max, allow_inf_nan=False, strict=True),
+        ]
+        described = f"{num.min}..{num.max}" + ("; null allowed" if num.allows_nulls else "")
+        fields[num.name] = (
+            (number | None, Field(None, description=described))
+            if num.allows_nulls
+            else (number, Field(description=described))
+        )
+    for cat in schema.categorical:
+        kind: Any = Category if cat.open else Literal[cat.categories]
+        described = (
+            "Text; values not listed count as other" if cat.open else "One of the listed values"
+        )
+        fields[cat.name] = (
+            (kind | None, Field(None, description=described + "; null allowed"))
+            if cat.allows_nulls
+            else (kind, Field(description=described))
+        )
+    return fields
 
 
 def delivery_model(schema: Schema) -> type[BaseModel]:
     """One delivery as a caller sends it: ids, the time column and every raw feature."""
+    when = Annotated[datetime, BeforeValidator(_iso_text), _within(schema.time_range)]
     fields: dict[str, Any] = {
         schema.id_column: (Id | None, Field(None, description="Delivery id (for feedback)")),
-        schema.time_column: (datetime, Field(description="ISO 8601; naive times are UTC")),
+        schema.time_column: (
+            when,
+            Field(description="ISO 8601 string (naive times are UTC), within data.time_range"),
+        ),
     }
     if schema.key_column:
         fields[schema.key_column] = (
             Id | None,
             Field(None, description="Routing key: the same key always meets the same model"),
         )
-    for num in schema.numeric:
-        fields[num.name] = (
-            float,
-            Field(
-                ge=num.min,
-                le=num.max,
-                allow_inf_nan=False,
-                strict=True,  # a number, not a string that looks like one
-                description=f"{num.min}..{num.max}",
-            ),
-        )
-    for cat in schema.categorical:
-        fields[cat.name] = (Literal[cat.categories], Field(description="One of the listed values"))
+    fields.update(_feature_fields(schema))
     return create_model(
         "Delivery",
         __config__=ConfigDict(extra="forbid", strict=False, frozen=True),
@@ -99,7 +184,9 @@ class _FeedbackBase(BaseModel):
 
 def feedback_model(schema: Schema) -> type[BaseModel]:
     """A true outcome, named after the target: `{"request_id": "..", "delayed": true}`."""
-    fields: dict[str, Any] = {schema.target: (bool, Field(description="The true outcome"))}
+    fields: dict[str, Any] = {
+        schema.target: (Outcome, Field(description="The true outcome: true/false (or 1/0)"))
+    }
     return create_model("Feedback", __base__=_FeedbackBase, **fields)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pipelines.schema import Schema
 from services.answers import Answer, prediction_record
-from services.metrics import ServingMetrics
+from services.metrics import ServingMetrics, count_unknown_categories
 from services.policy import MODES, CanaryWatch, TrafficPolicy, Variant, route
 from services.prediction_log.policy_store import PolicyStore
 from services.prediction_log.records import FeedbackRecord
@@ -223,6 +223,7 @@ class Router:
         if picked:
             self._answer(policy, "champion", rows, ids, picked, want_reasons, answers)
         done = [a for a in answers if a is not None]
+        count_unknown_categories(self.metrics, self.schema, rows)
         latency_ms = (time.perf_counter() - started) * 1000
         records = [
             prediction_record(self.schema, policy.mode, r, a, received, latency_ms)

@@ -81,6 +81,42 @@ def deliveries() -> Callable[..., pd.DataFrame]:
     return tiny_deliveries
 
 
+def open_schema(schema: Schema) -> Schema:
+    """The schema with null policies and an open category: precip_mm may be null (30%,
+    median), depot is open (unlisted values -> other) and may be null (20%)."""
+    from dataclasses import replace
+
+    from pipelines.schema import NullPolicy
+
+    numeric = tuple(
+        replace(c, nulls=NullPolicy(0.3, "median")) if c.name == "precip_mm" else c
+        for c in schema.numeric
+    )
+    categorical = tuple(
+        replace(c, unknown="other", nulls=NullPolicy(0.2, "most_frequent"))
+        if c.name == "depot"
+        else c
+        for c in schema.categorical
+    )
+    return replace(schema, numeric=numeric, categorical=categorical)
+
+
+def with_gaps(
+    frame: pd.DataFrame, every: int = 7, new_depots: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """`frame` with precip_mm null on every `every`-th row, depot null on every
+    (`every`+3)-th, and depot values cycling through `new_depots` on every 5th row."""
+    out = frame.copy()
+    out["precip_mm"] = out["precip_mm"].astype("float64")
+    out.loc[out.index[::every], "precip_mm"] = np.nan
+    out["depot"] = out["depot"].astype(object)
+    if new_depots:
+        rows = out.index[2::5]
+        out.loc[rows, "depot"] = [new_depots[i % len(new_depots)] for i in range(len(rows))]
+    out.loc[out.index[1 :: every + 3], "depot"] = None
+    return out
+
+
 def copy_project(target: Path, params_update: Callable[[dict], None] | None = None) -> Path:
     """A fresh project checkout in `target`: source, config, git and DVC initialised."""
     import yaml

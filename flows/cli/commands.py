@@ -82,6 +82,18 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Profile the data, write the drafted configuration (backing up both files), report."""
+    from pipelines.draft import init_project, read_source
+
+    frame, source = read_source(args.root, args.data, args.sql, args.url)
+    result = init_project(
+        args.root, frame, source, args.target, args.time, args.id, write=not args.dry_run
+    )
+    print(result.text())
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     """Check params.yaml and project.yaml, or print their JSON schemas."""
     if args.schema:

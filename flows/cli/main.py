@@ -75,6 +75,23 @@ def _training_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     exps.add_argument("--limit", type=int, default=20, help="experiments shown, newest first")
 
+    ini = _command(
+        sub,
+        "init",
+        "profile your data; write params.yaml `data` and project.yaml's framing for review",
+        "cmd_init",
+    )
+    source = ini.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="a CSV or Parquet file (best under data/source/)")
+    source.add_argument("--sql", metavar="QUERY", help="a query whose rows are the data")
+    ini.add_argument(
+        "--url", help="database of --sql (default duckdb:///data/source/example.duckdb)"
+    )
+    ini.add_argument("--target", help="the 0/1 column to predict (default: guessed)")
+    ini.add_argument("--time", help="the date-time column that orders rows (default: guessed)")
+    ini.add_argument("--id", help="a column unique per row (default: guessed)")
+    ini.add_argument("--dry-run", action="store_true", help="print what would be written only")
+
     cfg = _command(
         sub, "config", "check params.yaml and project.yaml (or print their schema)", "cmd_config"
     )

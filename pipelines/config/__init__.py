@@ -5,6 +5,17 @@ Import from here: `load` reads and cross-checks both files into a `Config`,
 (`params`, `project`, `runtime`); `loading` reads and checks them.
 """
 
+from pipelines.config.data import (
+    OTHER,
+    CategoryNulls,
+    CategorySpec,
+    DataParams,
+    NumericNulls,
+    NumericRange,
+    SqlSource,
+    TimeRange,
+    check_column_name,
+)
 from pipelines.config.loading import (
     PARAMS_FILE,
     PROJECT_FILE,
@@ -18,12 +29,12 @@ from pipelines.config.loading import (
 )
 from pipelines.config.params import (
     BaselineParams,
-    DataParams,
     EvaluateParams,
     GenerateParams,
+    Leakage,
     LgbmParams,
     LogRegParams,
-    NumericRange,
+    NearConstant,
     Params,
     Rule,
     SearchParams,
@@ -47,20 +58,26 @@ from pipelines.config.project import (
 from pipelines.config.runtime import Runtime
 
 __all__ = [
+    "OTHER",
     "PARAMS_FILE",
     "PROJECT_FILE",
     "Acceptance",
     "BaselineParams",
     "Canary",
+    "CategoryNulls",
+    "CategorySpec",
     "Config",
     "ConfigError",
     "DataParams",
     "EvaluateParams",
     "Framing",
     "GenerateParams",
+    "Leakage",
     "LgbmParams",
     "LogRegParams",
     "Monitoring",
+    "NearConstant",
+    "NumericNulls",
     "NumericRange",
     "Params",
     "Privacy",
@@ -73,9 +90,12 @@ __all__ = [
     "SearchParams",
     "ServeParams",
     "SplitParams",
+    "SqlSource",
     "TargetRate",
+    "TimeRange",
     "TrainParams",
     "ValidateParams",
+    "check_column_name",
     "cross_check",
     "load",
     "load_params",

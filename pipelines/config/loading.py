@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from pipelines.config.base import Frozen
+from pipelines.config.data import OTHER, check_column_name
 from pipelines.config.params import Params
 from pipelines.config.project import Project
 from pipelines.config.runtime import Runtime
@@ -99,12 +100,17 @@ def cross_check(params: Params, project: Project) -> list[str]:
         project.framing.target,
         data.key_column,
         data.oracle_column,
+        *data.ignore_columns,
     }
     problems += [
-        f"params.yaml data.*.{name} is also the id, time, target, key or oracle column"
+        f"params.yaml data.*.{name} is also the id, time, target, key, oracle or an ignored column"
         for name in features
         if name in reserved
     ]
+    try:
+        check_column_name(project.framing.target)
+    except ValueError as exc:
+        problems.append(f"project.yaml framing.target: {exc}")
     problems += [
         f"project.yaml acceptance.slices.{name} is not a categorical column in params.yaml"
         for name in project.acceptance.slices
@@ -123,11 +129,7 @@ def cross_check(params: Params, project: Project) -> list[str]:
         for name in params.train.lgbm.monotone_increasing
         if name not in data.numeric
     ]
-    problems += [
-        f"params.yaml train.baseline.rules.{name} is not a feature"
-        for name in params.train.baseline.rules
-        if name not in features
-    ]
+    problems += _rule_problems(params)
     problems += [
         f"project.yaml monitoring.drift_ignore.{name} is not a feature in params.yaml"
         for name in project.monitoring.drift_ignore
@@ -137,6 +139,31 @@ def cross_check(params: Params, project: Project) -> list[str]:
         problems.append(
             "params.yaml evaluate.recall_target is below project.yaml acceptance.min_recall"
         )
+    return problems
+
+
+def _rule_problems(params: Params) -> list[str]:
+    """Baseline rules that name no feature, or compare it the wrong way."""
+    data, problems = params.data, []
+    numbers = {*data.numeric, *data.time_features}
+    for name, rule in params.train.baseline.rules.items():
+        key = f"params.yaml train.baseline.rules.{name}"
+        if name not in numbers and name not in data.categorical:
+            problems.append(f"{key} is not a feature")
+        elif name in numbers and (rule.equals is not None or rule.in_ is not None):
+            problems.append(f"{key}: a number takes 'above' or 'below'")
+        elif name in data.categorical:
+            spec = data.categorical[name]
+            levels = [*spec.values, *([OTHER] if spec.unknown == "other" else [])]
+            wanted = [rule.equals] if rule.equals is not None else rule.in_
+            if wanted is None:
+                problems.append(f"{key}: a category takes 'equals' or 'in'")
+            else:
+                problems += [
+                    f"{key}: {value!r} is not a value of data.categorical.{name}"
+                    for value in wanted
+                    if value not in levels
+                ]
     return problems
 
 

@@ -7,49 +7,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from pipelines.config.base import Frozen, Ratio, Share
-
-
-class NumericRange(Frozen):
-    """Inclusive range a numeric column must stay in."""
-
-    min: float
-    max: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> NumericRange:
-        if self.min > self.max:
-            raise ValueError(f"min ({self.min}) is above max ({self.max})")
-        return self
-
-
-class DataParams(Frozen):
-    """Where the data comes from and what its columns are."""
-
-    source: Literal["generator", "file"]
-    path: str | None = None
-    labelled_dir: str | None = "data/source/labelled"
-    """Labelled production rows (Parquet) that monitoring exports for retraining; appended."""
-    id_column: str
-    time_column: str
-    key_column: str | None = None
-    oracle_column: str | None = None
-    numeric: dict[str, NumericRange] = Field(default_factory=dict)
-    categorical: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
-    time_features: dict[str, Literal["hour", "weekday", "month"]] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> DataParams:
-        if self.source == "file" and not self.path:
-            raise ValueError("source is 'file' but path is not set")
-        overlap = set(self.numeric) & set(self.categorical)
-        if overlap:
-            raise ValueError(f"columns listed as numeric and categorical: {sorted(overlap)}")
-        if not self.numeric and not self.categorical:
-            raise ValueError("no numeric or categorical columns are listed")
-        for name, values in self.categorical.items():
-            if len(set(values)) != len(values):
-                raise ValueError(f"categorical.{name} lists a value twice")
-        return self
+from pipelines.config.data import DataParams
 
 
 class GenerateParams(Frozen):
@@ -69,12 +27,30 @@ class TargetRate(Frozen):
     max: Ratio
 
 
+class Leakage(Frozen):
+    """A feature that alone separates the target almost perfectly is taken for leakage."""
+
+    max_auc: Annotated[float, Field(gt=0.5, le=1)] = 0.98
+    """Largest single-feature ROC AUC allowed (its values, or whether it is null); 1 disables."""
+    min_class_rows: Annotated[int, Field(ge=1)] = 30
+    """Checked only when each class has at least this many rows (fewer: AUC is noise)."""
+
+
+class NearConstant(Frozen):
+    """A feature whose commonest value fills nearly every row carries no signal."""
+
+    max_top_share: Annotated[float, Field(gt=0, le=1)] = 0.99
+    """Validation fails when one value covers at least this share of the non-null rows."""
+
+
 class ValidateParams(Frozen):
     """Batch-level expectations beyond the column schema."""
 
     min_rows: Annotated[int, Field(gt=0)]
     max_rows: Annotated[int, Field(gt=0)]
     target_rate: TargetRate
+    leakage: Leakage = Field(default_factory=Leakage)
+    near_constant: NearConstant = Field(default_factory=NearConstant)
 
 
 class SplitParams(Frozen):
@@ -91,16 +67,28 @@ class SplitParams(Frozen):
 
 
 class Rule(Frozen):
-    """One baseline rule: fires when a numeric is above, or a category equals, a value."""
+    """One baseline rule: a number above or below a value, a category equal to one or in a list.
+
+    A null never fires a rule.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     above: float | None = None
+    below: float | None = None
     equals: str | None = None
+    in_: list[str] | None = Field(default=None, alias="in", min_length=1)
 
     @model_validator(mode="after")
     def _one_condition(self) -> Rule:
-        if (self.above is None) == (self.equals is None):
-            raise ValueError("a rule needs exactly one of 'above' or 'equals'")
+        given = [k for k in ("above", "below", "equals", "in_") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a rule needs exactly one of 'above', 'below', 'equals' or 'in'")
         return self
+
+    def to_json(self) -> dict[str, object]:
+        """The rule as params.yaml writes it (only its condition)."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class BaselineParams(Frozen):
@@ -115,6 +103,10 @@ class LogRegParams(Frozen):
     C: Annotated[float, Field(gt=0)]
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: Annotated[int, Field(gt=0)] = 500
+    max_categories: Annotated[int, Field(ge=2)] = 30
+    """One-hot columns per category at most: the rarest levels share one (high cardinality)."""
+    min_frequency: Annotated[int, Field(ge=1)] = 20
+    """Levels with fewer training rows join that shared column."""
 
 
 class LgbmParams(Frozen):

@@ -1,7 +1,7 @@
 """What every stage entry point shares: argv parsing, config loading, clean failures.
 
 Exit codes: 0 done, 2 bad input (config or data; retrying will not help),
-anything else a crash.
+1 a source that cannot be reached now, anything else a crash.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pipelines.config import Config, ConfigError, load
-from pipelines.ingest import DataError
+from pipelines.config import Config, load
+from pipelines.errors import UserError
 
 BAD_INPUT = 2
 
@@ -22,14 +22,14 @@ def run_stage(
     body: Callable[[argparse.Namespace, Config], None],
     argv: Sequence[str] | None = None,
 ) -> int:
-    """Parse `--<path>` arguments, load the config, run `body`; bad input exits 2 with a message."""
+    """Parse `--<path>` arguments, load the config, run `body`; a UserError exits with its code."""
     parser = argparse.ArgumentParser(description=description)
     for name in paths:
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
     try:
         body(args, load("."))
-    except (ConfigError, DataError) as exc:
+    except UserError as exc:  # bad config or data (2), or a source down for now (1)
         print(f"error: {exc}", file=sys.stderr)
-        return BAD_INPUT
+        return exc.exit_code
     return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
 from pipelines import io
 from pipelines.config import Config
 from pipelines.features import featurize
@@ -14,7 +12,7 @@ from pipelines.stages.entry import run_stage
 
 
 def _featurize(args: argparse.Namespace, config: Config) -> None:
-    features = featurize(pd.read_parquet(args.validated), build_schema(config))
+    features = featurize(io.read_parquet(args.validated), build_schema(config))
     io.write_parquet(args.out, features)
     print(f"featurize: {len(features)} rows x {len(features.columns)} columns")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from pipelines import io
 from pipelines.config import Config
 from pipelines.schema import build_schema
@@ -17,7 +15,7 @@ from pipelines.stages.entry import run_stage
 def _split(args: argparse.Namespace, config: Config) -> None:
     schema, params = build_schema(config), config.params.split
     splits = split_by_time(
-        pd.read_parquet(args.features),
+        io.read_parquet(args.features),
         schema.time_column,
         schema.target,
         params.valid_share,

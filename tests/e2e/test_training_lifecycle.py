@@ -103,8 +103,12 @@ def test_fresh_clone_trains_gates_registers_and_survives_a_bad_batch(
     assert "validation failed" in failed.stderr
     assert "depot" in failed.stderr
     assert "distance_km" in failed.stderr
-    assert list((root / "quarantine").iterdir()), "the bad batch is quarantined"
-    report = json.loads((root / "reports" / "validation.json").read_text())
+    assert "data/source/batch.csv: the main batch failed validation" in failed.stderr
+    # stopped at ingest, before any labelled rows could join it: the file and its report
+    [folder] = list((root / "quarantine").iterdir())
+    assert (folder / "batch.csv").is_file(), "the bad batch is quarantined"
+    report = json.loads((folder / "validation.json").read_text())
     assert not report["success"]
+    assert {f["column"] for f in report["failures"]} == {"depot", "distance_km"}
     assert (root / "models" / "lgbm.joblib").read_bytes() == models_before
     assert aliases(root) == {"champion": 1}

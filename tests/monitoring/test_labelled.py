@@ -34,3 +34,18 @@ def test_without_labelled_predictions_there_are_no_rows(schema) -> None:
     unlabelled = log_rows(tiny_deliveries(n=6, seed=3), schema, labelled_every=100).iloc[1:]
     assert training_rows(unlabelled, schema).empty
     assert list(training_rows(empty_log(), schema).columns) == schema.required_columns
+
+
+def test_exported_rows_pass_the_checks_ingest_runs_on_labelled_files(schema, config, tmp_path):
+    from pipelines import io
+    from pipelines.ingest import normalize, read_table
+    from pipelines.validate import validate_batch
+    from tests.conftest import open_schema, with_gaps
+
+    gappy = open_schema(schema)
+    raw = with_gaps(tiny_deliveries(n=60, seed=4), new_depots=("Z1",))
+    log = log_rows(raw, gappy, labelled_every=2).assign(request_key=None)  # no keys sent
+    io.write_parquet(tmp_path / "export.parquet", training_rows(log, gappy))
+    rows = normalize(read_table(tmp_path / "export.parquet"), gappy)
+    report = validate_batch(rows, gappy, config.params.validate_, labelled=True)
+    assert report.success, report.summary()

@@ -55,9 +55,7 @@ def test_encoder_rejects_unknown_category_naming_the_column(deliveries, schema) 
     encoder = FeatureEncoder.from_schema(schema)
     features = featurize(deliveries(n=5), schema).astype({"weather": str})
     features.loc[0, "weather"] = "hail"
-    with pytest.raises(
-        ValueError, match=r"column 'weather': unknown or missing category \['hail'\]"
-    ):
+    with pytest.raises(ValueError, match=r"column 'weather': unknown category \['hail'\]"):
         encoder.encode(features)
 
 
@@ -87,3 +85,73 @@ def test_row_encoder_refuses_a_model_feature_the_schema_lacks(schema) -> None:
     encoder = FeatureEncoder(numeric=("parcel_age_days",), categorical=(), categories=())
     with pytest.raises(ValueError, match="parcel_age_days"):
         RowEncoder(schema, encoder)
+
+
+# ------------------------------------------------------------ nulls and the other bucket
+
+
+def test_nulls_stay_nan_and_unlisted_values_of_an_open_column_become_other(
+    deliveries, schema
+) -> None:
+    from pipelines.config import OTHER
+    from tests.conftest import open_schema, with_gaps
+
+    gappy = open_schema(schema)
+    raw = with_gaps(deliveries(30, seed=1), every=4, new_depots=("Z9",))
+    features = featurize(raw, gappy)
+    assert features["precip_mm"].isna().sum() == raw["precip_mm"].isna().sum() > 0
+    assert set(features.loc[raw["depot"] == "Z9", "depot"]) == {OTHER}
+    assert features.loc[raw["depot"].isna(), "depot"].isna().all()
+
+    encoder = FeatureEncoder.from_schema(gappy)
+    matrix = encoder.encode(features)
+    depot = encoder.feature_names.index("depot")
+    other_code = len(gappy.category("depot").levels) - 1
+    assert (matrix[(raw["depot"] == "Z9").to_numpy(), depot] == other_code).all()
+    assert np.isnan(matrix[raw["depot"].isna().to_numpy(), depot]).all()
+    # the plain-text path (scoring) and the row path (serving) agree with the frame path
+    as_text = features.assign(depot=raw["depot"].to_numpy())
+    np.testing.assert_array_equal(encoder.encode(as_text), matrix)
+    rows = [
+        {k: (None if v is None or v != v else v) for k, v in r.items()}
+        for r in raw.to_dict("records")
+    ]
+    np.testing.assert_array_equal(RowEncoder(gappy, encoder).encode(rows), matrix)
+
+
+def test_number_codes_read_as_numbers_match_their_text(schema) -> None:
+    from pipelines.features import category_text
+
+    assert category_text(pd.Series([101.0, None, 7.0])).tolist() == ["101", None, "7"]
+    assert category_text(pd.Series([1, 2])).tolist() == ["1", "2"]
+    assert category_text(pd.Series(["a", None])).tolist() == ["a", None]
+
+
+def test_count_unknown_counts_unlisted_values_of_open_columns_only(deliveries, schema) -> None:
+    from pipelines.features import count_unknown
+    from tests.conftest import open_schema
+
+    rows = [{"depot": "Z9", "weather": "hail"}, {"depot": None}, {"depot": "N1"}]
+    assert count_unknown(open_schema(schema), rows) == {"depot": 1}
+    assert count_unknown(schema, rows) == {}
+
+
+def test_an_encoder_pickled_before_the_new_fields_still_loads(deliveries, schema) -> None:
+    import pickle
+
+    encoder = FeatureEncoder.from_schema(schema)
+    old = object.__new__(FeatureEncoder)  # an encoder as pickled before the new fields
+    old.__dict__.update(
+        {
+            "numeric": encoder.numeric,
+            "categorical": encoder.categorical,
+            "categories": encoder.categories,
+        }
+    )
+    again = pickle.loads(pickle.dumps(old))
+    assert "open" not in old.__dict__
+    assert again.open == () and again.fill_values == ()
+    features = featurize(deliveries(n=5), schema)
+    np.testing.assert_array_equal(again.encode(features), encoder.encode(features))
+    with pytest.raises(ValueError, match="unknown category"):
+        RowEncoder(schema, again).encode([dict(deliveries(3).to_dict("records")[0], depot="Z9")])

@@ -75,4 +75,5 @@ def test_ingest_report_round_trips_and_reads_the_shipped_report() -> None:
     report = IngestReport(rows=12, columns=18, source="data/source/deliveries.csv")
     assert IngestReport.from_json(json.loads(json.dumps(report.to_json()))) == report
     shipped = json.loads((ROOT / "reports" / "ingest.json").read_text())
-    assert IngestReport.from_json(shipped).to_json() == shipped
+    # a report written before the hash and the files existed still reads, keeping what it held
+    assert IngestReport.from_json(shipped).to_json().items() >= shipped.items()

@@ -43,3 +43,26 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path) -> None:
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_parquet_is_written_with_checksums_and_flipped_bytes_are_named(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from pipelines.errors import DataError
+
+    target = tmp_path / "batch.parquet"
+    frame = pd.DataFrame(
+        {"x": np.arange(2000, dtype="float64"), "s": [f"v{i}" for i in range(2000)]}
+    )
+    io.write_parquet(target, frame)
+    pd.testing.assert_frame_equal(io.read_parquet(target), frame)
+    with pq.ParquetFile(target) as parquet:  # a page's header carries its CRC
+        assert parquet.metadata.num_rows == 2000
+    data = bytearray(target.read_bytes())
+    for i in range(200, 216):  # inside the first data page
+        data[i] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"batch\.parquet: cannot be read as parquet"):
+        io.read_parquet(target)

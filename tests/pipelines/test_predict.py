@@ -247,3 +247,57 @@ def test_output_type_is_checked_before_scoring(model, schema, tmp_path) -> None:
         score_table(model, table, tmp_path / "out.json", schema, THRESHOLD, "7")
     with pytest.raises(DataError, match="would overwrite the input"):
         score_table(model, table, tmp_path / "in.csv", schema, THRESHOLD, "7")
+
+
+# ------------------------------------------------------------ nulls, open categories, time range
+
+
+@pytest.fixture(scope="module")
+def open_model(config: Config, schema: Schema) -> tuple[DelayModel, Schema]:
+    from tests.conftest import open_schema, with_gaps
+
+    gappy = open_schema(schema)
+    encoder = FeatureEncoder.from_schema(gappy)
+    features = featurize(with_gaps(tiny_deliveries(n=400, seed=1), new_depots=("Q1",)), gappy)
+    params = config.params.train.lgbm.model_copy(update={"n_estimators": 20})
+    estimator = fit_lgbm(
+        encoder.encode(features),
+        features[gappy.target].to_numpy(),
+        encoder,
+        lgbm_settings(params, encoder, seed=0),
+    )
+    return DelayModel("lgbm", estimator, encoder), gappy
+
+
+def test_rows_with_allowed_nulls_and_unseen_categories_are_scored(open_model) -> None:
+    from tests.conftest import with_gaps
+
+    model, gappy = open_model
+    frame = with_gaps(tiny_deliveries(n=40, seed=4), every=3, new_depots=("NEW1", "NEW2"))
+    out = scored(model, chunked(frame, 15), gappy)
+    assert len(out) == 40 and np.isfinite(out["delay_probability"]).all()
+    other = frame.assign(depot=frame["depot"].where(frame["depot"].isna(), "NEVER_SEEN"))
+    np.testing.assert_allclose(  # every unlisted value scores as the same other level
+        scored(model, [frame.assign(depot="NEW1")], gappy)["delay_probability"],
+        scored(model, [other.assign(depot="NEVER_SEEN")], gappy)["delay_probability"],
+    )
+
+
+def test_a_null_where_the_schema_allows_none_is_refused(open_model) -> None:
+    model, gappy = open_model
+    frame = tiny_deliveries(n=6, seed=5)
+    frame.loc[2, "distance_km"] = np.nan
+    with pytest.raises(DataError, match=r"column 'distance_km': 1 missing \(row 3\)"):
+        scored(model, [frame], gappy)
+
+
+def test_times_outside_the_range_and_numbers_for_times_are_refused(model, schema) -> None:
+    frame = tiny_deliveries(n=6, seed=5)
+    frame["pickup_time"] = frame["pickup_time"].astype(object)
+    frame.loc[1, "pickup_time"] = pd.Timestamp("2150-01-01")
+    frame.loc[4, "pickup_time"] = 1735689600  # a Unix time is no ISO time
+    with pytest.raises(DataError) as caught:
+        scored(model, [frame], schema)
+    text = str(caught.value)
+    assert "outside [2000-01-01" in text and "(row 2)" in text
+    assert "not a time" in text and "(row 5)" in text

@@ -120,3 +120,59 @@ def test_search_space_starts_from_params_and_is_capped(config) -> None:
     assert space[0] == {"num_leaves": lgbm.num_leaves, "learning_rate": lgbm.learning_rate}
     assert len(space) <= config.params.train.search.max_trials
     assert len({tuple(t.items()) for t in space}) == len(space)
+
+
+@pytest.fixture(scope="module")
+def wide_training(config, schema):
+    """Nulls in precip_mm and depot; depot open with 150 listed codes, 10 more unlisted."""
+    from dataclasses import replace
+
+    from tests.conftest import open_schema, with_gaps
+
+    codes = tuple(f"D{i:03d}" for i in range(150))
+    gappy = open_schema(schema)
+    gappy = replace(
+        gappy,
+        categorical=tuple(
+            replace(c, categories=codes) if c.name == "depot" else c for c in gappy.categorical
+        ),
+    )
+    raw = tiny_deliveries(n=1500, seed=5)
+    raw["depot"] = np.random.default_rng(0).choice([*codes, *(f"X{i}" for i in range(10))], 1500)
+    frame = featurize(with_gaps(raw, every=9), gappy)
+    splits = split_by_time(frame, "pickup_time", "delayed", 0.2, 0.2)
+    params = config.params.train.model_copy(
+        update={
+            "lgbm": config.params.train.lgbm.model_copy(update={"n_estimators": 40}),
+            "search": config.params.train.search.model_copy(update={"max_trials": 1}),
+        }
+    )
+    return splits, train_candidates(splits, gappy, params, 0.83), params
+
+
+def test_nulls_and_a_wide_open_category_train_every_candidate(wide_training) -> None:
+    splits, result, params = wide_training
+    for model in result.models.values():
+        proba = model.predict_proba(splits.holdout)
+        assert np.isfinite(proba).all() and ((proba >= 0) & (proba <= 1)).all()
+        contrib = contributions(model, model.encoder.encode(splits.holdout.head(20)))
+        assert np.isfinite(contrib).all()
+    encoder = result.models["logreg"].encoder
+    assert len(encoder.fill_values) == len(encoder.feature_names)  # learned on the train split
+    assert not np.isnan(encoder.fill_values[encoder.feature_names.index("precip_mm")])
+    onehot = result.models["logreg"].estimator.named_steps["prep"].named_transformers_["cat"]
+    depot = encoder.categorical.index("depot")
+    width = len(onehot.categories_[depot]) - len(onehot.infrequent_categories_[depot]) + 1
+    assert width <= params.logreg.max_categories  # capped, not 151 columns
+
+
+def test_logistic_regression_fills_nulls_and_lgbm_reads_them_natively(wide_training) -> None:
+    splits, result, _ = wide_training
+    rows = splits.holdout.head(30).copy()
+    rows["precip_mm"] = np.nan
+    for name in ("logreg", "lgbm"):
+        assert np.isfinite(result.models[name].predict_proba(rows)).all()
+    logreg = result.models["logreg"]
+    fill = logreg.encoder.fill_values[logreg.encoder.feature_names.index("precip_mm")]
+    filled = splits.holdout.head(30).assign(precip_mm=fill)
+    np.testing.assert_allclose(logreg.predict_proba(rows), logreg.predict_proba(filled))

@@ -93,3 +93,57 @@ def test_experiments_prints_a_header_and_one_row_each(monkeypatch, capsys) -> No
         "gate_passed  run_id",
         "l15  lgbm  0.412  0.800  None  True  run1",
     ]
+
+
+def _project(tmp_path: Path) -> Path:
+    for name in ("params.yaml", "project.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "data" / "source").mkdir(parents=True)
+    return tmp_path
+
+
+def test_init_profiles_a_csv_writes_both_files_and_says_what_to_decide(
+    tmp_path: Path, capsys
+) -> None:
+    from pipelines.config import load
+    from tests.pipelines.test_profile import table
+
+    root = _project(tmp_path)
+    table().to_csv(root / "data" / "source" / "table.csv", index=False)
+
+    code = main(["--root", str(root), "init", "--data", str(root / "data/source/table.csv")])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "target 'churned'" in out and "decide before `mlops train`" in out
+    assert "privacy:" in out and "acceptance:" in out and "slices:" in out
+    assert load(root).params.data.path == "data/source/table.csv"
+    assert len(list(root.glob("*.bak"))) == 2
+
+
+def test_init_from_a_query_sets_a_sql_source_keyed_by_time(tmp_path: Path, capsys) -> None:
+    from pipelines.config import load
+    from tests.pipelines.test_profile import table
+    from tests.pipelines.test_sql import duckdb_file
+
+    root = _project(tmp_path)
+    duckdb_file(root / "data" / "source" / "example.duckdb", table())
+    query = "select * from deliveries"
+
+    assert main(["--root", str(root), "init", "--sql", query, "--target", "churned"]) == 0
+
+    sql = load(root).params.data.sql
+    assert sql is not None and sql.query == query and sql.freshness_key == "signed at"
+    assert sql.url == "duckdb:///data/source/example.duckdb"
+
+
+def test_init_refuses_what_it_cannot_decide_with_exit_2(tmp_path: Path, capsys) -> None:
+    from tests.pipelines.test_profile import table
+
+    root = _project(tmp_path)
+    path = root / "data" / "source" / "t.parquet"
+    table().rename(columns={"rain.mm": "rain (mm)"}).to_parquet(path)
+    before = (root / "params.yaml").read_text()
+    assert main(["--root", str(root), "init", "--data", str(path)]) == 2
+    assert "'rain (mm)' cannot be used" in capsys.readouterr().err
+    assert (root / "params.yaml").read_text() == before
