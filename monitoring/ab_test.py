@@ -246,15 +246,9 @@ def ab_test(
             reason=f"waiting for outcomes: champion {counts['champion']}/{min_labelled}, "
             f"challenger {counts['challenger']}/{min_labelled} labelled rows for look 1 of {looks}",
         )
-    slow, usual = p99["challenger"], p99["champion"]
-    if latency_budget_ms is not None and slow is not None and slow > latency_budget_ms:
-        champion = "n/a" if usual is None else f"{usual:.1f} ms"
-        return replace(
-            verdict,
-            decision=REJECT,
-            reason=f"look {look} of {looks}: the challenger's p99 latency {slow:.1f} ms breaks "
-            f"the latency budget of {latency_budget_ms:g} ms (champion {champion})",
-        )
+    too_slow = _over_budget(p99, latency_budget_ms)
+    if too_slow:
+        return replace(verdict, decision=REJECT, reason=f"look {look} of {looks}: {too_slow}")
     champ, chal = verdict.variants["champion"], verdict.variants["challenger"]
     if not _testable(champ, chal):
         final = look == looks
@@ -267,6 +261,18 @@ def ab_test(
             + ("; rejected for want of evidence (futility)" if final else "; waiting"),
         )
     return _tested(verdict, champ, chal)
+
+
+def _over_budget(p99: dict[str, float | None], budget_ms: float | None) -> str:
+    """Why the challenger breaks the latency budget ('' when it does not, or is not judged)."""
+    slow, usual = p99["challenger"], p99["champion"]
+    if budget_ms is None or slow is None or slow <= budget_ms:
+        return ""
+    champion = "n/a" if usual is None else f"{usual:.1f} ms"
+    return (
+        f"the challenger's p99 latency {slow:.1f} ms breaks the latency budget of "
+        f"{budget_ms:g} ms (champion {champion})"
+    )
 
 
 def _trials(metric: str, counts: VariantCounts) -> int:
