@@ -217,7 +217,7 @@ def test_the_printed_summary_reads_as_before() -> None:
         "  prediction drift: Wasserstein distance (normed) 1.645",
         "  champion v3: 1500 rows, 750 labelled, live recall 0.977, precision 0.578",
         "  RETRAIN requested: dataset drift in 2 consecutive windows (2 needed); live recall "
-        "0.977 >= 0.800 on 750 labelled rows",
+        "0.977 >= 0.800 on 750 labelled rows; live precision 0.578 >= 0.350 on 750 labelled rows",
         "  exported 12 labelled production rows for training",
     ]
     stale = WindowSummary.from_json(golden("no_reference"))
